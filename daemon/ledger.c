@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <assert.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ledger.h"
+
+#ifdef NDEBUG
+#define check_invariant(l) ((void) 0)
+#else
+#define check_invariant(l) assert(ledger_consistent(l))
+#endif
+
+void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
+                 const LedgerCallbacks *callbacks, void *userdata) {
+        *l = (Ledger) {
+                .jobs = jobs,
+                .available = jobs,
+                .reservation_timeout = reservation_timeout,
+                .next_job_id = 1,
+                .callbacks = callbacks,
+                .userdata = userdata,
+        };
+        TAILQ_INIT(&l->waiters);
+        TAILQ_INIT(&l->reservations);
+        TAILQ_INIT(&l->processes);
+}
+
+void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid) {
+        *p = (LedgerProcess) { .pid = pid };
+        TAILQ_INSERT_TAIL(&l->processes, p, process_link);
+        l->n_processes++;
+}
+
+/* Room for every token p could come to hold through its queued reads, so that
+ * serving a waiter later never needs memory. */
+static int reserve_job_slots(LedgerProcess *p, size_t extra) {
+        size_t need = p->n_jobs + p->n_read_waiters + extra;
+        LedgerJob *jobs;
+        size_t n;
+
+        if (need <= p->n_jobs_allocated)
+                return 0;
+        n = need < 4 ? 4 : need * 2;
+        jobs = realloc(p->jobs, n * sizeof(LedgerJob));
+        if (!jobs)
+                return -ENOMEM;
+        p->jobs = jobs;
+        p->n_jobs_allocated = n;
+        return 0;
+}
+
+static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
+        /* A process that owes its implicit slot gets it back first, no job record. */
+        if (p->held >= 0) {
+                assert(p->n_jobs < p->n_jobs_allocated);
+                p->jobs[p->n_jobs++] = (LedgerJob) { .id = l->next_job_id++, .started = now };
+        }
+        p->held++;
+        p->ever_acquired = true;
+        l->held++;
+}
+
+static void drop_reservation(Ledger *l, LedgerProcess *p) {
+        assert(p->reserved);
+        TAILQ_REMOVE(&l->reservations, p, reservation_link);
+        p->reserved = false;
+        l->reserved--;
+}
+
+static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now) {
+        l->available--;
+        l->reserved++;
+        p->reserved = true;
+        p->reservation_deadline = now + l->reservation_timeout;
+        TAILQ_INSERT_TAIL(&l->reservations, p, reservation_link);
+}
+
+static void dequeue(Ledger *l, LedgerWaiter *w) {
+        TAILQ_REMOVE(&l->waiters, w, queue_link);
+        w->queued = false;
+        l->n_waiters--;
+        if (w->kind == LEDGER_WAIT_READ)
+                w->process->n_read_waiters--;
+}
+
+static void enqueue(Ledger *l, LedgerWaiter *w, LedgerWaitKind kind, LedgerProcess *p, uint64_t now) {
+        w->kind = kind;
+        w->process = p;
+        w->since = now;
+        w->queued = true;
+        TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
+        l->n_waiters++;
+        if (kind == LEDGER_WAIT_READ)
+                p->n_read_waiters++;
+}
+
+/* Hands free tokens to waiters in the order they came. */
+static void serve_waiters(Ledger *l, uint64_t now) {
+        LedgerWaiter *w;
+
+        while (l->available > 0 && (w = TAILQ_FIRST(&l->waiters))) {
+                LedgerProcess *p = w->process;
+
+                dequeue(l, w);
+                if (w->kind == LEDGER_WAIT_READ) {
+                        l->available--;
+                        give_token(l, p, now);
+                        l->callbacks->granted(w, l->userdata);
+                } else {
+                        /* A process polling on two files needs only one reservation. */
+                        if (!p->reserved)
+                                reserve_token(l, p, now);
+                        l->callbacks->reserved(w, l->userdata);
+                }
+        }
+        check_invariant(l);
+}
+
+int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
+        int r;
+
+        r = reserve_job_slots(p, 1);
+        if (r < 0)
+                return r;
+
+        if (p->reserved) {
+                drop_reservation(l, p);
+                give_token(l, p, now);
+        } else if (l->available > 0 && TAILQ_EMPTY(&l->waiters)) {
+                l->available--;
+                give_token(l, p, now);
+        } else if (w) {
+                enqueue(l, w, LEDGER_WAIT_READ, p, now);
+                check_invariant(l);
+                return LEDGER_QUEUED;
+        } else
+                return LEDGER_WOULD_BLOCK;
+
+        check_invariant(l);
+        return LEDGER_GRANTED;
+}
+
+int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
+        if (p->reserved)
+                return LEDGER_GRANTED;
+        if (l->available > 0 && TAILQ_EMPTY(&l->waiters)) {
+                reserve_token(l, p, now);
+                check_invariant(l);
+                return LEDGER_GRANTED;
+        }
+        if (!w)
+                return LEDGER_WOULD_BLOCK;
+        /* A poller polling again keeps its place in the queue. */
+        if (!w->queued)
+                enqueue(l, w, LEDGER_WAIT_POLL, p, now);
+        return LEDGER_QUEUED;
+}
+
+void ledger_cancel(Ledger *l, LedgerWaiter *w) {
+        if (w->queued)
+                dequeue(l, w);
+}
+
+static void return_jobs(LedgerProcess *p, uint64_t n) {
+        /* Which job ended is unknown; the oldest is the best guess. */
+        uint64_t k = n < p->n_jobs ? n : p->n_jobs;
+
+        memmove(p->jobs, p->jobs + k, (p->n_jobs - k) * sizeof(LedgerJob));
+        p->n_jobs -= k;
+}
+
+int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
+        if (n == 0)
+                return 0;
+
+        if ((uint64_t) (p->held > 0 ? p->held : 0) >= n) {
+                return_jobs(p, n);
+                p->held -= (int64_t) n;
+        } else if (n == 1 && p->held == 0 && !p->ever_acquired && !p->returned_implicit) {
+                /* nasm-rs and cc-rs release their implicit slot before acquiring
+                 * anything. Tolerated once: the process owes the pool one token. */
+                p->returned_implicit = true;
+                p->held = -1;
+        } else
+                return LEDGER_NOT_HELD;
+
+        l->held -= (int64_t) n;
+        l->available += (int64_t) n;
+        serve_waiters(l, now);
+        return 0;
+}
+
+void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
+        LedgerWaiter *w, *next;
+
+        TAILQ_FOREACH_SAFE(w, &l->waiters, queue_link, next)
+                if (w->process == p)
+                        dequeue(l, w);
+
+        if (p->reserved) {
+                drop_reservation(l, p);
+                l->available++;
+        }
+
+        /* A debtor (held == -1) takes its token back out of the pool here. */
+        l->available += p->held;
+        l->held -= p->held;
+        p->held = 0;
+
+        free(p->jobs);
+        p->jobs = NULL;
+        p->n_jobs = p->n_jobs_allocated = 0;
+
+        TAILQ_REMOVE(&l->processes, p, process_link);
+        l->n_processes--;
+
+        serve_waiters(l, now);
+}
+
+void ledger_expire_reservations(Ledger *l, uint64_t now) {
+        LedgerProcess *p;
+
+        while ((p = TAILQ_FIRST(&l->reservations)) && p->reservation_deadline <= now) {
+                drop_reservation(l, p);
+                l->available++;
+        }
+        serve_waiters(l, now);
+}
+
+uint64_t ledger_next_deadline(const Ledger *l) {
+        const LedgerProcess *p = TAILQ_FIRST(&l->reservations);
+
+        return p ? p->reservation_deadline : UINT64_MAX;
+}
+
+uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p) {
+        uint64_t n = 0;
+
+        if (TAILQ_EMPTY(&l->waiters) && l->available > 0)
+                n = (uint64_t) l->available;
+        return n + (p && p->reserved ? 1 : 0);
+}
+
+bool ledger_consistent(const Ledger *l) {
+        const LedgerProcess *p;
+        const LedgerWaiter *w;
+        int64_t held = 0;
+        uint32_t reserved = 0;
+        size_t n_processes = 0, n_waiters = 0;
+
+        TAILQ_FOREACH(p, &l->processes, process_link) {
+                if (p->held < -1 || p->n_jobs != (size_t) (p->held > 0 ? p->held : 0))
+                        return false;
+                held += p->held;
+                reserved += p->reserved;
+                n_processes++;
+        }
+        TAILQ_FOREACH(w, &l->waiters, queue_link)
+                n_waiters++;
+
+        /* Nobody waits while a token lies free. */
+        if (n_waiters > 0 && l->available > 0)
+                return false;
+
+        return held == l->held && reserved == l->reserved &&
+               n_processes == l->n_processes && n_waiters == l->n_waiters &&
+               l->available + l->held + (int64_t) l->reserved == (int64_t) l->jobs;
+}

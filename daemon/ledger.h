@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The ledger: who holds which job token, who waits for one, and which tokens
+ * are reserved for a poller. It does no I/O and reads no clock: callers pass
+ * the time (CLOCK_MONOTONIC, usec) and own every LedgerProcess and
+ * LedgerWaiter, which they embed in their own objects. Grants that happen
+ * later (a token came back) are reported through LedgerCallbacks.
+ *
+ * Invariant: available + held + reserved == jobs, where a process that
+ * returned its implicit slot before acquiring counts as holding -1.
+ */
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+/* glibc's sys/queue.h lacks the BSD _SAFE iterator. */
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)                              \
+        for ((var) = TAILQ_FIRST(head);                                         \
+             (var) && ((tvar) = TAILQ_NEXT(var, field), 1);                     \
+             (var) = (tvar))
+#endif
+
+typedef struct Ledger Ledger;
+typedef struct LedgerProcess LedgerProcess;
+typedef struct LedgerWaiter LedgerWaiter;
+
+/* Positive outcomes; real failures are negative errnos. */
+typedef enum LedgerResult {
+        LEDGER_GRANTED = 1,     /* the caller holds one more token (or may poll: it is reserved) */
+        LEDGER_QUEUED,          /* the waiter was queued; a callback follows */
+        LEDGER_WOULD_BLOCK,     /* nothing for this caller now and it did not offer to wait */
+        LEDGER_NOT_HELD,        /* returning more tokens than the process holds */
+} LedgerResult;
+
+typedef enum LedgerWaitKind {
+        LEDGER_WAIT_READ,       /* a blocked read: gets the token itself */
+        LEDGER_WAIT_POLL,       /* a poller: gets a reservation, then reads */
+} LedgerWaitKind;
+
+struct LedgerWaiter {
+        LedgerWaitKind kind;
+        LedgerProcess *process;
+        uint64_t since;
+        bool queued;
+        TAILQ_ENTRY(LedgerWaiter) queue_link;
+};
+
+typedef struct LedgerJob {
+        uint64_t id;
+        uint64_t started;
+} LedgerJob;
+
+struct LedgerProcess {
+        pid_t pid;
+        int64_t held;                   /* -1 while it owes its implicit slot */
+        bool ever_acquired;
+        bool returned_implicit;
+        unsigned n_read_waiters;
+
+        LedgerJob *jobs;                /* one per held token, oldest first */
+        size_t n_jobs, n_jobs_allocated;
+
+        bool reserved;
+        uint64_t reservation_deadline;
+        TAILQ_ENTRY(LedgerProcess) reservation_link;
+        TAILQ_ENTRY(LedgerProcess) process_link;
+};
+
+typedef struct LedgerCallbacks {
+        /* A queued read was granted a token. Must not call back into the ledger. */
+        void (*granted)(LedgerWaiter *w, void *userdata);
+        /* A queued poller's process now has a token reserved. Same rule. */
+        void (*reserved)(LedgerWaiter *w, void *userdata);
+} LedgerCallbacks;
+
+struct Ledger {
+        uint32_t jobs;
+        int64_t available;              /* negative while returning holders owe the pool */
+        int64_t held;
+        uint32_t reserved;
+        uint64_t reservation_timeout;
+        uint64_t next_job_id;
+        size_t n_processes, n_waiters;
+
+        TAILQ_HEAD(, LedgerWaiter) waiters;
+        TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
+        TAILQ_HEAD(, LedgerProcess) processes;
+
+        const LedgerCallbacks *callbacks;
+        void *userdata;
+};
+
+void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
+                 const LedgerCallbacks *callbacks, void *userdata);
+
+void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid);
+/* The process is gone: its reservation and holdings return, its waiters leave. */
+void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now);
+
+/* Take one token now; with a waiter, queue it when none is free. */
+int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
+/* LEDGER_GRANTED when a token is (now) reserved for p; with a waiter, queue it otherwise. */
+int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
+void ledger_cancel(Ledger *l, LedgerWaiter *w);
+int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now);
+
+/* Reservations whose deadline passed go back to the pool. */
+void ledger_expire_reservations(Ledger *l, uint64_t now);
+/* The earliest reservation deadline, UINT64_MAX for none. */
+uint64_t ledger_next_deadline(const Ledger *l);
+
+/* Tokens p could take right now: what FIONREAD answers. */
+uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p);
+
+/* Recounts everything; false when the invariant is broken. */
+bool ledger_consistent(const Ledger *l);

@@ -1,0 +1,152 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "options.h"
+#include "server.h"
+#include "transport.h"
+#include "util.h"
+
+#define EXIT_USAGE 2
+
+typedef struct Daemon {
+        const Options *options;
+        sd_event *event;
+        Server *server;
+        Transport *transport;
+} Daemon;
+
+static void on_ready(const char *where, void *userdata) {
+        Daemon *d = userdata;
+        log_notice("running on %s for %" PRIu32 " jobs", where, d->options->jobs);
+}
+
+static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+
+        log_notice("%s received, stopping", strsignal((int) si->ssi_signo));
+        server_shutdown(d->server);
+        return sd_event_exit(d->event, 0);
+}
+
+static int on_report_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        server_report(d->server);
+        return 0;
+}
+
+/* One pidfd per client process: a large build needs thousands. */
+static void raise_fd_limit(void) {
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+                rl.rlim_cur = rl.rlim_max;
+                if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+                        log_warning_errno(errno, "Failed to raise the file limit: %m");
+        }
+}
+
+static int drop_privileges(const char *user) {
+        struct passwd *pw = getpwnam(user);
+
+        if (!pw)
+                return log_error_errno(ESRCH, "User %s vanished", user);
+        if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+            setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+                return log_error_errno(errno, "Failed to become %s: %m", user);
+        if (pw->pw_uid != 0 && setuid(0) == 0)
+                return log_error_errno(EPERM, "Could regain root after dropping to %s", user);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                return log_error_errno(errno, "Failed to set no_new_privs: %m");
+        log_info("running as %s", user);
+        return 0;
+}
+
+static int setup_signals(Daemon *d) {
+        sigset_t mask;
+        int r;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGUSR1);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        r = sd_event_add_signal(d->event, NULL, SIGINT, on_stop_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGTERM, on_stop_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_report_signal, d);
+        return r < 0 ? log_error_errno(r, "Failed to watch signals: %m") : 0;
+}
+
+static int setup_transport(Daemon *d) {
+        const Options *o = d->options;
+        FuseNode node = { .uid = o->node_uid, .gid = o->node_gid, .mode = o->node_mode };
+
+        node.path = o->path;
+        if (!node.path && o->fallback_path && access("/dev/cuse", F_OK) < 0) {
+                log_notice("/dev/cuse does not exist (kernel without CONFIG_CUSE?); "
+                           "serving over FUSE at %s instead", o->fallback_path);
+                node.path = o->fallback_path;
+        }
+        if (node.path)
+                return transport_new_fuse(d->event, d->server, &node, on_ready, d, &d->transport);
+        return transport_new_cuse(d->event, d->server, o->dev_name, on_ready, d, &d->transport);
+}
+
+static int run(const Options *o) {
+        Daemon d = { .options = o };
+        ServerConfig config = { .jobs = o->jobs, .reservation_timeout = o->reservation_timeout };
+        int r, status = 1;
+
+        raise_fd_limit();
+        r = sd_event_new(&d.event);
+        if (r < 0) {
+                log_error_errno(r, "Failed to create the event loop: %m");
+                goto finish;
+        }
+        r = server_new(d.event, &config, &d.server);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up the jobserver: %m");
+                goto finish;
+        }
+        if (setup_transport(&d) < 0) {
+                status = EXIT_USAGE;
+                goto finish;
+        }
+        /* After mounting: fusermount3, forked there, must not inherit blocked signals. */
+        if (setup_signals(&d) < 0)
+                goto finish;
+        if (o->user && drop_privileges(o->user) < 0)
+                goto finish;
+
+        r = sd_event_loop(d.event);
+        status = r < 0 ? 1 : r;
+finish:
+        d.transport = transport_free(d.transport);
+        d.server = server_free(d.server);
+        sd_event_unref(d.event);
+        return status;
+}
+
+int main(int argc, char *argv[]) {
+        Options options;
+
+        switch (options_parse(argc, argv, &options)) {
+        case PARSE_EXIT_OK:
+                return 0;
+        case PARSE_EXIT_USAGE:
+                return EXIT_USAGE;
+        case PARSE_RUN:
+                break;
+        }
+        log_set_max_level(options.log_level);
+        return run(&options);
+}

@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "util.h"
+
+static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len) {
+        char path[64];
+        _cleanup_close_ int fd = -1;
+        ssize_t n;
+
+        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, name);
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        n = read(fd, buf, size - 1);
+        if (n < 0)
+                return -errno;
+        buf[n] = '\0';
+        *ret_len = (size_t) n;
+        return 0;
+}
+
+int proc_tgid_of(pid_t tid, pid_t *ret) {
+        char buf[1024];
+        const char *p;
+        size_t len;
+        int r;
+
+        /* Tgid: is on the fourth line, well inside the first kilobyte. */
+        r = read_proc_file(tid, "status", buf, sizeof buf, &len);
+        if (r < 0)
+                return r;
+        p = strstr(buf, "\nTgid:");
+        if (!p)
+                return -EIO;
+        *ret = (pid_t) strtol(p + strlen("\nTgid:"), NULL, 10);
+        return *ret > 0 ? 0 : -EIO;
+}
+
+int proc_cmdline(pid_t pid, size_t max, char **ret) {
+        _cleanup_free_ char *buf = NULL;
+        size_t len;
+        int r;
+
+        buf = malloc(max + 1);
+        if (!buf)
+                return -ENOMEM;
+        r = read_proc_file(pid, "cmdline", buf, max + 1, &len);
+        if (r < 0)
+                return r;
+        while (len > 0 && buf[len - 1] == '\0')
+                len--;
+        for (size_t i = 0; i < len; i++)
+                if (buf[i] == '\0')
+                        buf[i] = ' ';
+        buf[len] = '\0';
+        /* Kernel threads and zombies have none; the comm name stands in. */
+        if (len == 0) {
+                r = read_proc_file(pid, "comm", buf, max + 1, &len);
+                if (r < 0)
+                        return r;
+                buf[strcspn(buf, "\n")] = '\0';
+        }
+        *ret = TAKE_PTR(buf);
+        return 0;
+}
+
+int pidfd_open_process(pid_t pid) {
+        int fd = (int) syscall(SYS_pidfd_open, pid, 0);
+        return fd < 0 ? -errno : fd;
+}

@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <sys/types.h>
+
+/* The thread group (process) a thread id belongs to. */
+int proc_tgid_of(pid_t tid, pid_t *ret);
+/* The command line with NULs turned into spaces, at most max bytes of it. */
+int proc_cmdline(pid_t pid, size_t max, char **ret);
+int pidfd_open_process(pid_t pid);

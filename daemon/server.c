@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <limits.h>
+#include <poll.h>
+#include <search.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+
+#include "ledger.h"
+#include "log.h"
+#include "proc.h"
+#include "server.h"
+#include "util.h"
+
+#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
+
+/* A process polling through several files (or threads) gets each woken. */
+#define MAX_POLLHANDLES 8
+#define CMDLINE_MAX 256
+#define TOKEN_BYTE '+'
+
+typedef struct PendingRead PendingRead;
+
+typedef struct Client {
+        LedgerProcess ledger;
+        Server *server;
+        pid_t pid;
+        int pidfd;
+        sd_event_source *exit_source;
+        LedgerWaiter poll_waiter;
+        struct fuse_pollhandle *pollhandles[MAX_POLLHANDLES];
+        size_t n_pollhandles;
+        TAILQ_HEAD(, PendingRead) reads;
+} Client;
+
+/* A blocking read with no token for it yet: the reply is deferred. */
+struct PendingRead {
+        LedgerWaiter waiter;
+        fuse_req_t req;
+        Client *client;                         /* NULL once interrupted */
+        TAILQ_ENTRY(PendingRead) link;          /* in client->reads or server->interrupted */
+};
+
+struct Server {
+        sd_event *event;
+        Ledger ledger;
+        void *clients;                          /* tsearch() tree, by pid */
+        TAILQ_HEAD(, PendingRead) interrupted;
+        sd_event_source *interrupt_source;
+        sd_event_source *reservation_timer;
+        bool shutting_down;
+};
+
+static uint64_t now_usec(Server *s) {
+        uint64_t t = 0;
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &t);
+        return t;
+}
+
+static int client_compare(const void *a, const void *b) {
+        pid_t x = ((const Client *) a)->pid, y = ((const Client *) b)->pid;
+        return (x > y) - (x < y);
+}
+
+static Client *client_find(Server *s, pid_t pid) {
+        Client key = { .pid = pid };
+        Client **found = tfind(&key, &s->clients, client_compare);
+        return found ? *found : NULL;
+}
+
+static void client_drop_pollhandles(Client *c, bool notify) {
+        for (size_t i = 0; i < c->n_pollhandles; i++) {
+                if (notify)
+                        (void) fuse_lowlevel_notify_poll(c->pollhandles[i]);
+                fuse_pollhandle_destroy(c->pollhandles[i]);
+        }
+        c->n_pollhandles = 0;
+}
+
+static void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph) {
+        if (c->n_pollhandles == MAX_POLLHANDLES) {
+                fuse_pollhandle_destroy(c->pollhandles[0]);
+                memmove(c->pollhandles, c->pollhandles + 1, (MAX_POLLHANDLES - 1) * sizeof ph);
+                c->n_pollhandles--;
+        }
+        c->pollhandles[c->n_pollhandles++] = ph;
+}
+
+static void pending_read_fail(Server *s, PendingRead *pr, int error) {
+        ledger_cancel(&s->ledger, &pr->waiter);
+        (void) fuse_reply_err(pr->req, error);
+        free(pr);
+}
+
+static void client_free(Client *c) {
+        Server *s = c->server;
+        PendingRead *pr;
+
+        /* The kernel keeps a dying reader waiting for our answer, so none should
+         * be left; answer any that are rather than leak the requests. */
+        while ((pr = TAILQ_FIRST(&c->reads))) {
+                TAILQ_REMOVE(&c->reads, pr, link);
+                pending_read_fail(s, pr, EIO);
+        }
+        ledger_process_exit(&s->ledger, &c->ledger, now_usec(s));
+        client_drop_pollhandles(c, false);
+        tdelete(c, &s->clients, client_compare);
+        sd_event_source_disable_unref(c->exit_source);
+        closep(&c->pidfd);
+        free(c);
+}
+
+static void server_rearm(Server *s) {
+        uint64_t deadline = ledger_next_deadline(&s->ledger);
+
+        if (deadline == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(s->reservation_timer, deadline);
+        (void) sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_ONESHOT);
+}
+
+static int on_client_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        Client *c = userdata;
+        Server *s = c->server;
+
+        log_info("pid %d exited holding %" PRIi64 " token(s)", (int) c->pid, c->ledger.held);
+        client_free(c);
+        server_rearm(s);
+        return 0;
+}
+
+static void log_new_client(pid_t pid) {
+        _cleanup_free_ char *cmdline = NULL;
+
+        if (log_get_max_level() < LOG_LEVEL_INFO)
+                return;
+        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
+        log_info("pid %d connected: %s", (int) pid, cmdline ? cmdline : "?");
+}
+
+static int client_new(Server *s, pid_t pid, Client **ret) {
+        _cleanup_free_ Client *c = NULL;
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->server = s;
+        c->pid = pid;
+        TAILQ_INIT(&c->reads);
+
+        c->pidfd = pidfd_open_process(pid);
+        if (c->pidfd < 0)
+                return c->pidfd;
+        r = sd_event_add_io(s->event, &c->exit_source, c->pidfd, EPOLLIN, on_client_exit, c);
+        if (r < 0)
+                goto fail;
+        /* A reused pid must not inherit holdings: the exit of the old process is
+         * handled before any request, which the new one can only send later. */
+        r = sd_event_source_set_priority(c->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        if (r < 0)
+                goto fail;
+        if (!tsearch(c, &s->clients, client_compare)) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        ledger_process_attach(&s->ledger, &c->ledger, pid);
+        log_new_client(pid);
+        *ret = TAKE_PTR(c);
+        return 0;
+
+fail:
+        sd_event_source_disable_unref(c->exit_source);
+        closep(&c->pidfd);
+        return r;
+}
+
+/* The request context names a thread; tokens are accounted to its process. */
+static int client_get(Server *s, fuse_req_t req, Client **ret) {
+        pid_t tid = fuse_req_ctx(req)->pid, tgid;
+        Client *c;
+        int r;
+
+        if (s->shutting_down)
+                return -EIO;
+        if (tid <= 0)
+                return -EPERM;          /* from outside our pid namespace: cannot be tracked */
+
+        c = client_find(s, tid);
+        if (c) {
+                *ret = c;
+                return 0;
+        }
+        r = proc_tgid_of(tid, &tgid);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        if (tgid != tid) {
+                c = client_find(s, tgid);
+                if (c) {
+                        *ret = c;
+                        return 0;
+                }
+        }
+        return client_new(s, tgid, ret);
+}
+
+static void reply_token(fuse_req_t req, pid_t pid) {
+        static const char token = TOKEN_BYTE;
+        int r;
+
+        r = fuse_reply_buf(req, &token, 1);
+        /* The reader is gone; its holdings come back when its exit is seen. */
+        if (r < 0)
+                log_debug("token for pid %d not delivered: %s", (int) pid, strerror(-r));
+}
+
+static void on_granted(LedgerWaiter *w, void *userdata) {
+        PendingRead *pr = container_of(w, PendingRead, waiter);
+        Client *c = pr->client;
+
+        TAILQ_REMOVE(&c->reads, pr, link);
+        log_debug("pid %d: waited read granted", (int) c->pid);
+        reply_token(pr->req, c->pid);
+        free(pr);
+}
+
+static void on_reserved(LedgerWaiter *w, void *userdata) {
+        Client *c = container_of(w, Client, poll_waiter);
+
+        log_debug("pid %d: token reserved, waking poller", (int) c->pid);
+        client_drop_pollhandles(c, true);
+}
+
+static const LedgerCallbacks ledger_callbacks = {
+        .granted = on_granted,
+        .reserved = on_reserved,
+};
+
+static int on_reservation_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+
+        ledger_expire_reservations(&s->ledger, now_usec(s));
+        server_rearm(s);
+        return 0;
+}
+
+/* Interrupt callbacks run inside libfuse's request processing, where replying
+ * is not safe; the EINTR answers go out on the next loop iteration. */
+static int on_interrupts(sd_event_source *source, void *userdata) {
+        Server *s = userdata;
+        PendingRead *pr;
+
+        while ((pr = TAILQ_FIRST(&s->interrupted))) {
+                TAILQ_REMOVE(&s->interrupted, pr, link);
+                (void) fuse_reply_err(pr->req, EINTR);
+                free(pr);
+        }
+        return 0;
+}
+
+static void on_interrupt(fuse_req_t req, void *userdata) {
+        PendingRead *pr = userdata;
+        Client *c = pr->client;
+        Server *s;
+
+        if (!c)
+                return;
+        s = c->server;
+        log_debug("pid %d: waiting read interrupted", (int) c->pid);
+        ledger_cancel(&s->ledger, &pr->waiter);
+        TAILQ_REMOVE(&c->reads, pr, link);
+        pr->client = NULL;
+        TAILQ_INSERT_TAIL(&s->interrupted, pr, link);
+        (void) sd_event_source_set_enabled(s->interrupt_source, SD_EVENT_ONESHOT);
+}
+
+int server_new(sd_event *event, const ServerConfig *config, Server **ret) {
+        Server *s;
+        int r;
+
+        s = calloc(1, sizeof *s);
+        if (!s)
+                return -ENOMEM;
+        s->event = sd_event_ref(event);
+        TAILQ_INIT(&s->interrupted);
+        ledger_init(&s->ledger, config->jobs, config->reservation_timeout, &ledger_callbacks, s);
+
+        r = sd_event_add_time(event, &s->reservation_timer, CLOCK_MONOTONIC, UINT64_MAX,
+                              USEC_PER_SEC / 1000, on_reservation_timer, s);
+        if (r < 0)
+                goto fail;
+        r = sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_OFF);
+        if (r < 0)
+                goto fail;
+        r = sd_event_add_defer(event, &s->interrupt_source, on_interrupts, s);
+        if (r < 0)
+                goto fail;
+        r = sd_event_source_set_enabled(s->interrupt_source, SD_EVENT_OFF);
+        if (r < 0)
+                goto fail;
+        *ret = s;
+        return 0;
+fail:
+        server_free(s);
+        return r;
+}
+
+Server *server_free(Server *s) {
+        LedgerProcess *p;
+
+        if (!s)
+                return NULL;
+        while ((p = TAILQ_FIRST(&s->ledger.processes)))
+                client_free(container_of(p, Client, ledger));
+        on_interrupts(NULL, s);
+        sd_event_source_disable_unref(s->reservation_timer);
+        sd_event_source_disable_unref(s->interrupt_source);
+        sd_event_unref(s->event);
+        free(s);
+        return NULL;
+}
+
+void server_shutdown(Server *s) {
+        LedgerProcess *p;
+
+        s->shutting_down = true;
+        TAILQ_FOREACH(p, &s->ledger.processes, process_link) {
+                Client *c = container_of(p, Client, ledger);
+                PendingRead *pr;
+
+                while ((pr = TAILQ_FIRST(&c->reads))) {
+                        TAILQ_REMOVE(&c->reads, pr, link);
+                        pending_read_fail(s, pr, EIO);
+                }
+                client_drop_pollhandles(c, true);
+        }
+        on_interrupts(NULL, s);
+}
+
+static void format_duration(char *buf, size_t size, uint64_t usec) {
+        snprintf(buf, size, "%" PRIu64 ".%01" PRIu64 "s", usec / USEC_PER_SEC,
+                 usec % USEC_PER_SEC / (USEC_PER_SEC / 10));
+}
+
+static void report_process(Server *s, const Client *c, uint64_t now) {
+        _cleanup_free_ char *cmdline = NULL;
+        char jobs[512] = "", d[32];
+        size_t len = 0;
+
+        (void) proc_cmdline(c->pid, CMDLINE_MAX, &cmdline);
+        for (size_t i = 0; i < c->ledger.n_jobs && len < sizeof jobs - 64; i++) {
+                format_duration(d, sizeof d, now - c->ledger.jobs[i].started);
+                len += (size_t) snprintf(jobs + len, sizeof jobs - len, "%sjob %" PRIu64 " for %s",
+                                         i ? ", " : "", c->ledger.jobs[i].id, d);
+        }
+        log_notice("  pid %d holds %" PRIi64 "%s: %s%s%s", (int) c->pid, c->ledger.held,
+                   c->ledger.reserved ? " (+1 reserved)" : "",
+                   cmdline ? cmdline : "?", len ? "; " : "", jobs);
+}
+
+void server_report(Server *s) {
+        const Ledger *l = &s->ledger;
+        const LedgerProcess *p;
+        const LedgerWaiter *w;
+        uint64_t now = now_usec(s);
+        char d[32];
+
+        log_notice("%" PRIi64 "/%" PRIu32 " tokens available, %" PRIi64 " held, %" PRIu32
+                   " reserved, %zu processes, %zu waiting",
+                   l->available, l->jobs, l->held, l->reserved, l->n_processes, l->n_waiters);
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                if (p->held != 0 || p->reserved)
+                        report_process(s, container_of(p, Client, ledger), now);
+        TAILQ_FOREACH(w, &l->waiters, queue_link) {
+                _cleanup_free_ char *cmdline = NULL;
+
+                (void) proc_cmdline(w->process->pid, CMDLINE_MAX, &cmdline);
+                format_duration(d, sizeof d, now - w->since);
+                log_notice("  pid %d waits (%s) for %s: %s", (int) w->process->pid,
+                           w->kind == LEDGER_WAIT_READ ? "read" : "poll", d, cmdline ? cmdline : "?");
+        }
+}
+
+void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
+        /* FUSE would otherwise serve reads from the page cache. */
+        fi->direct_io = 1;
+        fi->nonseekable = 1;
+        fi->keep_cache = 0;
+        (void) fuse_reply_open(req, fi);
+}
+
+void server_release(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
+        /* Closing returns nothing: make closes on SIGINT while its children may
+         * still run, and tokens come back when a process exits. */
+        (void) fuse_reply_err(req, 0);
+}
+
+static void read_blocking(Server *s, Client *c, fuse_req_t req) {
+        PendingRead *pr;
+        int r;
+
+        pr = calloc(1, sizeof *pr);
+        if (!pr) {
+                (void) fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        pr->req = req;
+        pr->client = c;
+        r = ledger_acquire(&s->ledger, &c->ledger, &pr->waiter, now_usec(s));
+        if (r != LEDGER_QUEUED) {
+                free(pr);
+                if (r == LEDGER_GRANTED)
+                        reply_token(req, c->pid);
+                else
+                        (void) fuse_reply_err(req, r < 0 ? -r : EIO);
+                return;
+        }
+        TAILQ_INSERT_TAIL(&c->reads, pr, link);
+        log_debug("pid %d: read waits", (int) c->pid);
+        /* Runs on_interrupt at once if the signal came first. */
+        fuse_req_interrupt_func(req, on_interrupt, pr);
+}
+
+void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
+        Client *c;
+        int r;
+
+        r = client_get(s, req, &c);
+        if (r < 0) {
+                (void) fuse_reply_err(req, -r);
+                return;
+        }
+        if (size == 0)
+                (void) fuse_reply_buf(req, NULL, 0);
+        else if (!(fi->flags & O_NONBLOCK))
+                read_blocking(s, c, req);
+        else {
+                r = ledger_acquire(&s->ledger, &c->ledger, NULL, now_usec(s));
+                if (r == LEDGER_GRANTED)
+                        reply_token(req, c->pid);
+                else
+                        (void) fuse_reply_err(req, r == LEDGER_WOULD_BLOCK ? EAGAIN : -r);
+        }
+        server_rearm(s);
+}
+
+void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
+        Client *c;
+        int r;
+
+        r = client_get(s, req, &c);
+        if (r < 0) {
+                (void) fuse_reply_err(req, -r);
+                return;
+        }
+        r = ledger_release(&s->ledger, &c->ledger, size, now_usec(s));
+        if (r == LEDGER_NOT_HELD) {
+                log_info("pid %d returned %zu token(s) holding %" PRIi64, (int) c->pid, size,
+                         c->ledger.held);
+                (void) fuse_reply_err(req, ENOSPC);
+        } else
+                (void) fuse_reply_write(req, size);
+        server_rearm(s);
+}
+
+void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph) {
+        unsigned events = POLLOUT | POLLWRNORM;
+        Client *c;
+        int r;
+
+        r = client_get(s, req, &c);
+        if (r < 0) {
+                fuse_pollhandle_destroy(ph);
+                (void) fuse_reply_err(req, -r);
+                return;
+        }
+        r = ledger_poll(&s->ledger, &c->ledger, ph ? &c->poll_waiter : NULL, now_usec(s));
+        if (r == LEDGER_QUEUED)
+                client_keep_pollhandle(c, ph);
+        else {
+                fuse_pollhandle_destroy(ph);
+                if (r == LEDGER_GRANTED)
+                        events |= POLLIN | POLLRDNORM;
+        }
+        (void) fuse_reply_poll(req, events);
+        server_rearm(s);
+}
+
+static void ioctl_fionread(Server *s, fuse_req_t req, void *arg, unsigned flags, size_t out_bufsz) {
+        uint64_t n;
+        int value;
+        Client *c;
+        int r;
+
+        /* FIONREAD carries no size in its number: the kernel asks us how much to copy. */
+        if (out_bufsz < sizeof value) {
+                struct iovec iov = { .iov_base = arg, .iov_len = sizeof value };
+
+                if (!(flags & FUSE_IOCTL_UNRESTRICTED)) {
+                        (void) fuse_reply_err(req, EINVAL);
+                        return;
+                }
+                (void) fuse_reply_ioctl_retry(req, NULL, 0, &iov, 1);
+                return;
+        }
+        r = client_get(s, req, &c);
+        if (r < 0) {
+                (void) fuse_reply_err(req, -r);
+                return;
+        }
+        n = ledger_available_to(&s->ledger, &c->ledger);
+        value = n > INT_MAX ? INT_MAX : (int) n;
+        (void) fuse_reply_ioctl(req, 0, &value, sizeof value);
+}
+
+void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                  unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
+        if (flags & FUSE_IOCTL_COMPAT) {
+                (void) fuse_reply_err(req, ENOSYS);
+                return;
+        }
+        switch (cmd) {
+        case FIONREAD:
+                ioctl_fionread(s, req, arg, flags, out_bufsz);
+                break;
+        default:
+                (void) fuse_reply_err(req, ENOTTY);
+        }
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The jobserver proper: adapts kernel requests (from either transport) to the
+ * ledger, tracks client processes through pidfds, defers blocking reads and
+ * keeps the reservation timer. Transports call the server_*() request
+ * handlers; everything runs on the one sd-event loop.
+ */
+
+#include <stdint.h>
+#include <systemd/sd-event.h>
+#include <fuse_lowlevel.h>
+
+typedef struct Server Server;
+
+typedef struct ServerConfig {
+        uint32_t jobs;
+        uint64_t reservation_timeout;   /* usec */
+} ServerConfig;
+
+int server_new(sd_event *event, const ServerConfig *config, Server **ret);
+Server *server_free(Server *s);
+
+/* Blocked readers get an error; nothing is served afterwards. */
+void server_shutdown(Server *s);
+void server_report(Server *s);
+
+void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi);
+void server_release(Server *s, fuse_req_t req, struct fuse_file_info *fi);
+void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi);
+void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi);
+void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph);
+void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                  unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);

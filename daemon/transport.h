@@ -1,0 +1,30 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Where the jobserver is served: a CUSE character device (/dev/NAME) or a
+ * single-file FUSE mount at a path. Both hand every request to the Server;
+ * only setup, teardown and the FUSE node's attributes differ.
+ */
+
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+#include "server.h"
+
+typedef struct Transport Transport;
+
+typedef void (*TransportReady)(const char *where, void *userdata);
+
+typedef struct FuseNode {
+        const char *path;
+        uid_t uid;
+        gid_t gid;
+        mode_t mode;
+} FuseNode;
+
+int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
+                       TransportReady ready, void *userdata, Transport **ret);
+int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
+                       TransportReady ready, void *userdata, Transport **ret);
+Transport *transport_free(Transport *t);

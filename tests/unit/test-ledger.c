@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "ledger.h"
+#include "test.h"
+
+#define MS 1000
+
+typedef struct Events {
+        LedgerWaiter *order[16];
+        LedgerWaitKind kinds[16];
+        size_t n;
+} Events;
+
+static void on_event(LedgerWaiter *w, void *userdata) {
+        Events *e = userdata;
+        if (e->n < ELEMENTS(e->order)) {
+                e->order[e->n] = w;
+                e->kinds[e->n] = w->kind;
+        }
+        e->n++;
+}
+
+static const LedgerCallbacks callbacks = { .granted = on_event, .reserved = on_event };
+
+static void setup(Ledger *l, Events *e, uint32_t jobs) {
+        *e = (Events) {};
+        ledger_init(l, jobs, 500 * MS, &callbacks, e);
+}
+
+TEST(grants_until_empty_then_would_block) {
+        Ledger l; Events e; LedgerProcess a;
+        setup(&l, &e, 2);
+        ledger_process_attach(&l, &a, 100);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(a.held, 2);
+        CHECK_EQ(a.n_jobs, 2);
+        CHECK(a.jobs[0].id != a.jobs[1].id);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 0);
+        CHECK_EQ(l.available, 2);
+}
+
+TEST(waiters_are_served_in_fifo_order_and_go_to_the_back) {
+        Ledger l; Events e; LedgerProcess a, b, c;
+        LedgerWaiter wa = {}, wb = {}, wc = {}, wa2 = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        ledger_process_attach(&l, &c, 3);
+
+        CHECK_EQ(ledger_acquire(&l, &c, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 1), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(&l, &b, &wb, 2), LEDGER_QUEUED);
+        CHECK_EQ(l.n_waiters, 2);
+
+        CHECK_EQ(ledger_release(&l, &c, 1, 3), 0);
+        CHECK_EQ(e.n, 1);
+        CHECK(e.order[0] == &wa);
+        CHECK_EQ(a.held, 1);
+
+        /* a got its token; asking again puts it behind b */
+        CHECK_EQ(ledger_acquire(&l, &a, &wa2, 4), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(&l, &c, &wc, 5), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(&l, &a, 1, 6), 0);
+        CHECK(e.order[1] == &wb);
+        CHECK_EQ(ledger_release(&l, &b, 1, 7), 0);
+        CHECK(e.order[2] == &wa2);
+        CHECK_EQ(ledger_release(&l, &a, 1, 8), 0);
+        CHECK(e.order[3] == &wc);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 9);
+        ledger_process_exit(&l, &b, 9);
+        ledger_process_exit(&l, &c, 9);
+        CHECK_EQ(l.available, 1);
+}
+
+TEST(nonblocking_reader_cannot_jump_the_queue) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wa = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        /* the token went straight to the queued reader */
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(a.held, 1);
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+}
+
+TEST(cancelled_waiter_leaves_queue_and_loses_nothing) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wa = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
+        ledger_cancel(&l, &wa);
+        CHECK(!wa.queued);
+        CHECK_EQ(l.n_waiters, 0);
+        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        CHECK_EQ(e.n, 0);
+        CHECK_EQ(l.available, 1);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+}
+
+TEST(poll_reserves_a_token_a_blocking_reader_cannot_take) {
+        Ledger l; Events e; LedgerProcess poller, reader;
+        LedgerWaiter wr = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &poller, 1);
+        ledger_process_attach(&l, &reader, 2);
+        CHECK_EQ(ledger_poll(&l, &poller, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(l.reserved, 1);
+        CHECK_EQ(ledger_available_to(&l, &poller), 1);
+        CHECK_EQ(ledger_available_to(&l, &reader), 0);
+        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 1), LEDGER_QUEUED);
+        /* polling again does not reserve a second token */
+        CHECK_EQ(ledger_poll(&l, &poller, NULL, 2), LEDGER_GRANTED);
+        CHECK_EQ(l.reserved, 1);
+        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 3), LEDGER_GRANTED);
+        CHECK_EQ(l.reserved, 0);
+        CHECK_EQ(poller.held, 1);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &poller, 4);
+        CHECK(e.n == 1 && e.order[0] == &wr);
+        ledger_process_exit(&l, &reader, 5);
+}
+
+TEST(reservation_expires_and_goes_to_the_next_waiter) {
+        Ledger l; Events e; LedgerProcess poller, reader;
+        LedgerWaiter wr = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &poller, 1);
+        ledger_process_attach(&l, &reader, 2);
+        CHECK_EQ(ledger_poll(&l, &poller, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_next_deadline(&l), 500 * MS);
+        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 1), LEDGER_QUEUED);
+        ledger_expire_reservations(&l, 499 * MS);
+        CHECK_EQ(e.n, 0);
+        ledger_expire_reservations(&l, 500 * MS);
+        CHECK_EQ(e.n, 1);
+        CHECK_EQ(reader.held, 1);
+        CHECK(!poller.reserved);
+        CHECK_EQ(ledger_next_deadline(&l), UINT64_MAX);
+        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 501 * MS), LEDGER_WOULD_BLOCK);
+        ledger_process_exit(&l, &poller, 0);
+        ledger_process_exit(&l, &reader, 0);
+}
+
+TEST(queued_poller_is_told_when_a_token_is_reserved_for_it) {
+        Ledger l; Events e; LedgerProcess poller, holder, reader;
+        LedgerWaiter wp = {}, wr = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &poller, 1);
+        ledger_process_attach(&l, &holder, 2);
+        ledger_process_attach(&l, &reader, 3);
+        CHECK_EQ(ledger_acquire(&l, &holder, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(&l, &poller, &wp, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_poll(&l, &poller, &wp, 1), LEDGER_QUEUED);     /* no second entry */
+        CHECK_EQ(l.n_waiters, 1);
+        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 2), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(&l, &holder, 1, 3), 0);
+        CHECK(e.n == 1 && e.order[0] == &wp && e.kinds[0] == LEDGER_WAIT_POLL);
+        CHECK(poller.reserved);
+        CHECK_EQ(ledger_poll(&l, &poller, NULL, 4), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 5), LEDGER_GRANTED);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &poller, 6);
+        CHECK(e.n == 2 && e.order[1] == &wr);
+        ledger_process_exit(&l, &holder, 0);
+        ledger_process_exit(&l, &reader, 0);
+}
+
+TEST(release_more_than_held_is_refused_and_changes_nothing) {
+        Ledger l; Events e; LedgerProcess a;
+        setup(&l, &e, 4);
+        ledger_process_attach(&l, &a, 1);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_release(&l, &a, 3, 0), LEDGER_NOT_HELD);
+        CHECK_EQ(a.held, 2);
+        CHECK_EQ(l.available, 2);
+        CHECK_EQ(ledger_release(&l, &a, 2, 0), 0);
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);       /* it acquired before */
+        CHECK_EQ(l.available, 4);
+        ledger_process_exit(&l, &a, 0);
+}
+
+TEST(implicit_slot_may_be_returned_once_before_acquiring) {
+        Ledger l; Events e; LedgerProcess a, b;
+        setup(&l, &e, 2);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_release(&l, &b, 2, 0), LEDGER_NOT_HELD);       /* only exactly one */
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        CHECK_EQ(a.held, -1);
+        CHECK_EQ(l.available, 3);
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);       /* only once */
+        CHECK(ledger_consistent(&l));
+        /* taking it back settles the debt without a job record */
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(a.held, 0);
+        CHECK_EQ(a.n_jobs, 0);
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(l.available, 2);
+}
+
+TEST(debtor_exit_takes_its_token_back_out_of_the_pool) {
+        Ledger l; Events e; LedgerProcess a, b;
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        ledger_process_exit(&l, &a, 0);
+        CHECK_EQ(l.available, -1);
+        CHECK(ledger_consistent(&l));
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_release(&l, &b, 2, 0), 0);
+        CHECK_EQ(l.available, 1);
+        ledger_process_exit(&l, &b, 0);
+}
+
+TEST(exit_returns_holdings_reservation_and_serves_next) {
+        Ledger l; Events e; LedgerProcess a, b, c;
+        LedgerWaiter wa = {}, wc = {};
+        setup(&l, &e, 2);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        ledger_process_attach(&l, &c, 3);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(&l, &c, &wc, 0), LEDGER_QUEUED);
+        ledger_process_exit(&l, &b, 10);
+        CHECK_EQ(e.n, 2);
+        CHECK(e.order[0] == &wa && e.order[1] == &wc);
+        CHECK_EQ(a.jobs[0].started, 10);
+        CHECK_EQ(l.n_processes, 2);
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &c, 0);
+        CHECK_EQ(l.available, 2);
+}
+
+TEST(exit_of_a_waiting_process_removes_its_waiters) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter w1 = {}, w2 = {}, wp = {};
+        setup(&l, &e, 1);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, &w1, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(&l, &a, &w2, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_poll(&l, &a, &wp, 0), LEDGER_QUEUED);
+        CHECK_EQ(l.n_waiters, 3);
+        ledger_process_exit(&l, &a, 0);
+        CHECK_EQ(l.n_waiters, 0);
+        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        CHECK_EQ(e.n, 0);
+        ledger_process_exit(&l, &b, 0);
+}
+
+TEST(many_tokens_one_process_oldest_job_returned_first) {
+        Ledger l; Events e; LedgerProcess a;
+        setup(&l, &e, 64);
+        ledger_process_attach(&l, &a, 1);
+        for (uint64_t i = 0; i < 64; i++)
+                CHECK_EQ(ledger_acquire(&l, &a, NULL, i), LEDGER_GRANTED);
+        CHECK_EQ(ledger_release(&l, &a, 10, 100), 0);
+        CHECK_EQ(a.n_jobs, 54);
+        CHECK_EQ(a.jobs[0].started, 10);
+        CHECK_EQ(ledger_available_to(&l, &a), 10);
+        ledger_process_exit(&l, &a, 0);
+        CHECK_EQ(l.available, 64);
+}
+
+int main(void) {
+        return test_run_all();
+}
