@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <cuse_lowlevel.h>
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "log.h"
@@ -26,6 +28,7 @@ struct Transport {
         struct timespec created;
         bool mounted, created_node;
         uid_t mounted_by;
+        uint64_t open_unique;           /* the FUSE_OPEN being answered */
 };
 
 static int on_session_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -176,6 +179,11 @@ static void node_attr(const Transport *t, struct stat *st) {
         };
 }
 
+static void fuse_init(void *userdata, struct fuse_conn_info *conn) {
+        Transport *t = userdata;
+        t->ready(t->where, t->userdata);
+}
+
 static void fuse_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
         Transport *t = fuse_req_userdata(req);
         struct stat st;
@@ -222,6 +230,7 @@ static void fuse_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *a
 }
 
 static const struct fuse_lowlevel_ops fuse_ops = {
+        .init = fuse_init,
         .getattr = fuse_getattr,
         .setattr = fuse_setattr,
         .open = fuse_open,
@@ -230,6 +239,44 @@ static const struct fuse_lowlevel_ops fuse_ops = {
         .release = fuse_release,
         .poll = fuse_poll,
         .ioctl = fuse_ioctl,
+};
+
+/*
+ * libfuse 3.14 has no way to ask for FOPEN_STREAM, which a FUSE node needs to
+ * act like a device: without it the kernel keeps a file position for the
+ * regular file (so its own FIONREAD answers "size - position", a negative
+ * number) and serialises threads sharing one fd on f_pos_lock, so a blocked
+ * read would hold up a write on the same fd. The flag is set on open replies
+ * on their way out; opens are answered at once, so remembering one suffices.
+ */
+static ssize_t fuse_io_read(int fd, void *buf, size_t len, void *userdata) {
+        Transport *t = userdata;
+        ssize_t n = read(fd, buf, len);
+
+        if (n >= (ssize_t) sizeof(struct fuse_in_header)) {
+                const struct fuse_in_header *in = buf;
+                if (in->opcode == FUSE_OPEN)
+                        t->open_unique = in->unique;
+        }
+        return n;
+}
+
+static ssize_t fuse_io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+        Transport *t = userdata;
+        const struct fuse_out_header *out = iov[0].iov_base;
+
+        if (t->open_unique != 0 && count == 2 && iov[0].iov_len == sizeof *out &&
+            out->unique == t->open_unique && out->error == 0 &&
+            iov[1].iov_len == sizeof(struct fuse_open_out)) {
+                ((struct fuse_open_out *) iov[1].iov_base)->open_flags |= FOPEN_STREAM;
+                t->open_unique = 0;
+        }
+        return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io fuse_stream_io = {
+        .read = fuse_io_read,
+        .writev = fuse_io_writev,
 };
 
 /* The mount point must be a regular file: FUSE gives the root the mount point's type. */
@@ -272,6 +319,8 @@ static int fuse_session_setup(Transport *t) {
                 return log_error_errno(EIO, "Failed to mount the jobserver at %s", t->node.path);
         t->mounted = true;
         t->mounted_by = geteuid();
+        if (fuse_session_custom_io(t->session, &fuse_stream_io, fuse_session_fd(t->session)) < 0)
+                return log_error_errno(ENOMEM, "Failed to set up FUSE I/O");
         return 0;
 }
 
@@ -298,7 +347,6 @@ int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
                 transport_free(t);
                 return r;
         }
-        t->ready(t->where, t->userdata);
         *ret = t;
         return 0;
 }
@@ -308,11 +356,12 @@ Transport *transport_free(Transport *t) {
                 return NULL;
         sd_event_source_disable_unref(t->io_source);
         if (t->session) {
-                /* After dropping root, unmounting is left to fusermount3's auto_unmount. */
-                if (t->mounted && geteuid() == t->mounted_by)
+                /* After dropping root this cannot unmount: fusermount3's auto_unmount
+                 * does once the session fd is closed, and the node stays. */
+                if (t->mounted && geteuid() != t->mounted_by)
+                        t->created_node = false;
+                if (t->mounted)
                         fuse_session_unmount(t->session);
-                else if (t->mounted)
-                        t->created_node = false;        /* still mounted over: leave it */
                 fuse_session_destroy(t->session);
         }
         if (t->created_node && unlink(t->node.path) < 0)

@@ -14,6 +14,7 @@
 
 typedef struct Transport Transport;
 
+/* Called from the event loop once the kernel has connected: clients can come. */
 typedef void (*TransportReady)(const char *where, void *userdata);
 
 typedef struct FuseNode {

@@ -1,0 +1,296 @@
+"""Fixtures that start the real steve daemon and drive it.
+
+steve runs on FUSE at a file in a temporary directory, and on CUSE where
+/dev/cuse exists (the VM tier). Every daemon and client started here is
+stopped, and every mount removed, even when a test fails.
+"""
+import os
+import pathlib
+import pwd
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build"))
+STEVE = BUILD / "daemon" / "steve"
+JSCLIENT = pathlib.Path(__file__).with_name("jsclient.py")
+REQUIRE_REAL_CLIENTS = os.environ.get("STEVE_REQUIRE_REAL_CLIENTS") == "1"
+
+STATE_RE = re.compile(r"(-?\d+)/(\d+) tokens available, (-?\d+) held, (\d+) reserved, "
+                      r"(\d+) processes, (\d+) waiting")
+
+
+SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
+
+
+def wait_until(predicate, timeout=10.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.01)
+
+
+def is_mounted(path):
+    with open("/proc/self/mounts") as f:
+        return any(line.split()[1] == str(path) for line in f)
+
+
+class State:
+    def __init__(self, m, lines):
+        self.available, self.jobs, self.held, self.reserved, self.processes, self.waiting = \
+            (int(g) for g in m.groups())
+        self.lines = lines
+
+    def __repr__(self):
+        return (f"State(available={self.available}/{self.jobs}, held={self.held}, "
+                f"reserved={self.reserved}, processes={self.processes}, waiting={self.waiting})")
+
+
+class Steve:
+    """One running daemon; its stderr is collected line by line."""
+
+    def __init__(self, transport, tmp_path, args, jobs):
+        self.transport = transport
+        self.lines = []
+        self.eof = False
+        self.cond = threading.Condition()
+        if transport == "fuse":
+            self.path = tmp_path / "jobserver"
+            where = ["--path", str(self.path)]
+        else:
+            name = f"steve-test-{os.getpid()}-{next(Steve.counter)}"
+            self.path = pathlib.Path("/dev") / name
+            where = ["--dev-name", name]
+        self.argv = [str(STEVE), "-j", str(jobs), *where, *args]
+        self.proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._collect, daemon=True).start()
+        self.wait_for_line("running on", timeout=10)
+        if transport == "cuse":
+            wait_until(self.path.exists, what=f"{self.path} to appear")
+
+    counter = iter(range(1, 1 << 30))
+
+    def _collect(self):
+        for line in self.proc.stderr:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+        with self.cond:
+            self.eof = True
+            self.cond.notify_all()
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def log(self):
+        with self.cond:
+            return "\n".join(self.lines)
+
+    def wait_for_line(self, needle, start=0, timeout=5):
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for i in range(start, len(self.lines)):
+                    if needle in self.lines[i]:
+                        return i
+                left = deadline - time.monotonic()
+                if left <= 0 or self.eof:
+                    raise AssertionError(f"steve never said {needle!r}; log:\n" + "\n".join(self.lines))
+                self.cond.wait(min(left, 0.1))
+
+    def state(self):
+        """Asks for the SIGUSR1 report and parses it."""
+        with self.cond:
+            start = len(self.lines)
+        os.kill(self.pid, signal.SIGUSR1)
+        i = self.wait_for_line("tokens available", start)
+        # The report's detail lines follow its headline at once; give them a moment.
+        time.sleep(0.05)
+        with self.cond:
+            m = STATE_RE.search(self.lines[i])
+            detail = [l for l in self.lines[i + 1:] if l.startswith("steve:   ")]
+        return State(m, detail)
+
+    def wait_state(self, what="state", timeout=10, **expected):
+        last = None
+
+        def matches():
+            nonlocal last
+            last = self.state()
+            return all(getattr(last, k) == v for k, v in expected.items())
+        try:
+            wait_until(matches, timeout=timeout, what=f"{what} {expected}")
+        except AssertionError:
+            raise AssertionError(f"wanted {expected}, last {last}")
+        return last
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def cleanup(self):
+        self.stop()
+        if self.transport == "fuse" and is_mounted(self.path):
+            subprocess.run(["umount", "-l", str(self.path)], check=False, stderr=subprocess.DEVNULL)
+
+
+class Client:
+    """A jsclient.py process: one client process of the jobserver."""
+
+    def __init__(self, path, env=None, preexec_fn=None, user=None):
+        argv = [sys.executable, str(JSCLIENT), str(path)]
+        if user:
+            pw = pwd.getpwnam(user)
+            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1, env=env, preexec_fn=preexec_fn)
+        self.answers = {}
+        self.queue = queue.Queue()
+        self.ids = iter(range(1, 1 << 30))
+        threading.Thread(target=self._collect, daemon=True).start()
+
+    def _collect(self):
+        for line in self.proc.stdout:
+            cid, status, value = (line.rstrip("\n").split(" ", 2) + [""])[:3]
+            self.queue.put((cid, status, value))
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def send(self, *command):
+        cid = str(next(self.ids))
+        self.proc.stdin.write(" ".join([cid, *map(str, command)]) + "\n")
+        self.proc.stdin.flush()
+        return cid
+
+    def result(self, cid, timeout=10):
+        deadline = time.monotonic() + timeout
+        while cid not in self.answers:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"client {self.pid}: no answer to command {cid}")
+            try:
+                got_id, status, value = self.queue.get(timeout=left)
+            except queue.Empty:
+                continue
+            self.answers[got_id] = (status, value)
+        return self.answers.pop(cid)
+
+    def pending(self, cid, wait=0.2):
+        """True if command cid has not answered within wait seconds."""
+        try:
+            self.answers[cid] = self.result(cid, timeout=wait)
+            return False
+        except AssertionError:
+            return True
+
+    def do(self, *command, timeout=10):
+        status, value = self.result(self.send(*command), timeout)
+        if status != "ok":
+            raise OSError(f"{command}: {value}")
+        return value
+
+    def err(self, *command, timeout=10):
+        status, value = self.result(self.send(*command), timeout)
+        assert status == "err", f"{command} succeeded with {value!r}"
+        return value
+
+    def open(self, mode="rdwr", *flags):
+        return int(self.do("open", mode, *flags))
+
+    def kill(self, sig=signal.SIGKILL):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=10)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+
+
+def transports():
+    found = ["fuse"]
+    if os.path.exists("/dev/cuse"):
+        found.append("cuse")
+    return found
+
+
+@pytest.fixture(params=transports())
+def transport(request):
+    return request.param
+
+
+@pytest.fixture
+def node_dir():
+    """A directory every user may enter (pytest's tmp_path is root's alone),
+    so that permission tests see the node's own permissions at work."""
+    path = pathlib.Path(tempfile.mkdtemp(prefix="steve-test-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def start_steve(transport, node_dir):
+    """start_steve(jobs=4, *args) -> a running Steve; stopped afterwards."""
+    started = []
+
+    def start(jobs=4, *args):
+        s = Steve(transport, node_dir, list(args), jobs)
+        started.append(s)
+        return s
+    yield start
+    for s in started:
+        s.cleanup()
+    for s in started:
+        reports = [l for l in s.lines if SANITIZER_RE.search(l)]
+        assert not reports, "sanitizer report from steve:\n" + s.log()
+
+
+@pytest.fixture
+def clients():
+    """clients(steve) -> a new client process; all are killed afterwards."""
+    made = []
+
+    def make(steve, **kwargs):
+        c = Client(steve.path, **kwargs)
+        made.append(c)
+        return c
+    yield make
+    for c in made:
+        c.close()
+
+
+def real_tool(env_name, description):
+    """The path of a real client built for the tests, or a skip (a failure in CI)."""
+    path = os.environ.get(env_name)
+    if path and os.access(path, os.X_OK):
+        return path
+    message = f"{description} not available (set {env_name}; tests/run-tests builds it)"
+    if REQUIRE_REAL_CLIENTS:
+        pytest.fail(message)
+    pytest.skip(message)

@@ -1,0 +1,158 @@
+"""Who holds what: writes return tokens, per process, and exits return them all."""
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from conftest import wait_until
+
+
+def test_any_byte_returns_one_token(start_steve, clients):
+    steve = start_steve(3)
+    c = clients(steve)
+    fd = c.open("rdwr", "nonblock")
+    for _ in range(3):
+        c.do("read", fd)
+    # make writes '+', gcc's lto-wrapper 'G', the Rust jobserver crate '|'
+    for byte in "+G|":
+        assert c.do("write", fd, byte) == "1"
+    assert steve.state().available == 3
+
+
+def test_returning_more_than_held_is_enospc_and_changes_nothing(start_steve, clients):
+    steve = start_steve(4)
+    c = clients(steve)
+    fd = c.open("rdwr", "nonblock")
+    c.do("read", fd)
+    c.do("read", fd)
+    assert c.err("writen", fd, 3) == "ENOSPC"
+    st = steve.state()
+    assert (st.available, st.held) == (2, 2)
+    assert c.do("writen", fd, 2) == "2"
+    assert c.err("write", fd) == "ENOSPC", "a process that acquired has no implicit slot to return"
+    assert steve.state().available == 4
+
+
+def test_implicit_slot_may_be_returned_once_before_acquiring(start_steve, clients):
+    steve = start_steve(2)
+    early, greedy = clients(steve), clients(steve)
+    efd = early.open()
+    assert early.do("write", efd) == "1"
+    assert early.err("write", efd) == "ENOSPC"
+    assert greedy.err("writen", greedy.open(), 2) == "ENOSPC"
+    st = steve.state()
+    assert (st.available, st.held) == (3, -1)
+    # The loan is settled when the process exits.
+    early.kill()
+    st = steve.wait_state(processes=1)
+    assert (st.available, st.held) == (2, 0)
+
+
+def test_threads_of_one_process_share_its_holdings(start_steve, clients):
+    steve = start_steve(2)
+    c = clients(steve)
+    rfd, wfd = c.open("rdonly"), c.open("wronly")
+    # Every command runs on a thread of its own: read on two, return on a third.
+    tids = {c.do("tid") for _ in range(3)}
+    assert len(tids) == 3
+    assert c.do("read", rfd) == "+" and c.do("read", rfd) == "+"
+    st = steve.state()
+    assert (st.held, st.processes) == (2, 1)
+    assert c.do("writen", wfd, 2) == "2"
+    assert steve.state().available == 2
+
+
+def test_blocked_read_on_one_thread_does_not_stall_a_write_on_another(start_steve, clients):
+    steve = start_steve(1)
+    c, other = clients(steve), clients(steve)
+    fd = c.open()
+    assert c.do("read", fd) == "+"
+    other_wait = other.send("read", other.open())
+    steve.wait_state(waiting=1)
+    c.send("read", fd)                   # blocks a thread of c on the same fd
+    steve.wait_state(waiting=2)
+    assert c.do("write", fd, timeout=5) == "1"
+    assert other.result(other_wait) == ("ok", "+")
+
+
+def test_closing_returns_nothing_exit_returns_everything(start_steve, clients):
+    steve = start_steve(3)
+    holder, waiter = clients(steve), clients(steve)
+    fd = holder.open()
+    for _ in range(3):
+        holder.do("read", fd)
+    holder.do("close", fd)
+    st = steve.state()
+    assert (st.available, st.held) == (0, 3)
+    wait = waiter.send("read", waiter.open())
+    steve.wait_state(waiting=1)
+    holder.kill()
+    assert waiter.result(wait) == ("ok", "+")
+    st = steve.wait_state(processes=1)
+    assert (st.available, st.held, st.waiting) == (2, 1, 0)
+
+
+def test_exit_of_a_thread_returns_nothing_of_its_process(start_steve, clients):
+    steve = start_steve(2)
+    c = clients(steve)
+    fd = c.open()
+    # the reading thread ends right after the read; the process lives on
+    assert c.do("read", fd) == "+"
+    st = steve.state()
+    assert (st.held, st.processes) == (1, 1)
+
+
+def fork_with_pid(target, body):
+    """Forks a child that gets pid target (via ns_last_pid), runs body, exits."""
+    for _ in range(50):
+        with open("/proc/sys/kernel/ns_last_pid", "w") as f:
+            f.write(str(target - 1))
+        pid = os.fork()
+        if pid == 0:
+            try:
+                code = body() if os.getpid() == target else 99
+            finally:
+                os._exit(code if isinstance(code, int) else 1)
+        _, status = os.waitpid(pid, 0)
+        if os.waitstatus_to_exitcode(status) != 99:
+            return pid, os.waitstatus_to_exitcode(status)
+    pytest.fail(f"could not get pid {target}")
+
+
+def test_reused_pid_does_not_inherit_holdings(start_steve, clients):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to set ns_last_pid")
+    steve = start_steve(3)
+    victim = clients(steve)
+    vfd = victim.open()
+    victim.do("read", vfd)
+    victim.do("read", vfd)
+    pid = victim.pid
+    victim.kill()
+
+    def returns_two():
+        fd = os.open(steve.path, os.O_WRONLY)
+        try:
+            os.write(fd, b"++")
+            return 0                     # inherited the dead process's tokens
+        except OSError as e:
+            return 7 if e.errno == 28 else 1
+    _, code = fork_with_pid(pid, returns_two)
+    assert code == 7, "a new process with a dead one's pid could return its tokens"
+    st = steve.wait_state(processes=0)
+    assert (st.available, st.held) == (3, 0)
+
+
+def test_report_lists_holders_jobs_and_waiters(start_steve, clients):
+    steve = start_steve(1)
+    holder, waiter = clients(steve), clients(steve)
+    holder.do("read", holder.open())
+    waiter.send("read", waiter.open())
+    st = steve.wait_state(waiting=1)
+    holder_line = next(l for l in st.lines if f"pid {holder.pid} holds 1" in l)
+    assert "jsclient.py" in holder_line and "job 1 for " in holder_line
+    waiter_line = next(l for l in st.lines if f"pid {waiter.pid} waits (read)" in l)
+    assert "jsclient.py" in waiter_line

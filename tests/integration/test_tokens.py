@@ -1,0 +1,105 @@
+"""The jobserver protocol as clients see it: reads, writes, waiting, polling."""
+import signal
+
+from conftest import wait_until
+
+
+def test_read_hands_out_one_token_per_call_whatever_the_size(start_steve, clients):
+    steve = start_steve(3)
+    c = clients(steve)
+    fd = c.open("rdwr", "nonblock")
+    assert [c.do("read", fd, 4096) for _ in range(3)] == ["+", "+", "+"]
+    assert c.err("read", fd, 1) == "EAGAIN"
+    st = steve.state()
+    assert (st.available, st.held, st.processes) == (0, 3, 1)
+
+
+def test_read_of_zero_bytes_takes_nothing(start_steve, clients):
+    steve = start_steve(2)
+    c = clients(steve)
+    fd = c.open()
+    assert c.do("read", fd, 0) == "-"
+    assert steve.state().available == 2
+
+
+def test_blocking_readers_are_served_in_queue_order(start_steve, clients):
+    steve = start_steve(1)
+    holder, a, b, c = (clients(steve) for _ in range(4))
+    hfd = holder.open()
+    assert holder.do("read", hfd) == "+"
+    waits = {}
+    for n, cl in enumerate((a, b, c), start=1):
+        waits[cl] = cl.send("read", cl.open())
+        steve.wait_state(waiting=n)
+    order = []
+    holder.do("write", hfd)
+    for _ in range(3):
+        done = wait_until(lambda: [cl for cl in (a, b, c) if cl not in order and not cl.pending(waits[cl], 0.05)])
+        assert len(done) == 1, "one token, one reader served"
+        order.append(done[0])
+        done[0].do("write", 3)          # fd 3: the first file each client opened
+    assert order == [a, b, c]
+    assert steve.state().available == 1
+
+
+def test_a_served_process_goes_to_the_back_of_the_queue(start_steve, clients):
+    steve = start_steve(1)
+    a, b = clients(steve), clients(steve)
+    afd, bfd = a.open(), b.open()
+    assert a.do("read", afd) == "+"
+    a_again = a.send("read", afd)
+    steve.wait_state(waiting=1)
+    b_wait = b.send("read", bfd)
+    steve.wait_state(waiting=2)
+    a.do("write", afd)
+    # a returned its token while it was queued first: it is served again...
+    assert a.result(a_again) == ("ok", "+")
+    a_third = a.send("read", afd)
+    steve.wait_state(waiting=2)
+    a.do("write", afd)
+    # ...but having just been served, it now waits behind b.
+    assert b.result(b_wait) == ("ok", "+")
+    assert a.pending(a_third)
+    b.do("write", bfd)
+    assert a.result(a_third) == ("ok", "+")
+
+
+def test_nonblocking_read_gets_eagain_and_does_not_queue(start_steve, clients):
+    steve = start_steve(1)
+    a, b = clients(steve), clients(steve)
+    assert a.do("read", a.open()) == "+"
+    assert b.err("read", b.open("rdonly", "nonblock")) == "EAGAIN"
+    assert steve.state().waiting == 0
+
+
+def test_signal_interrupts_a_blocked_read_with_eintr_and_loses_nothing(start_steve, clients):
+    steve = start_steve(1)
+    holder, reader = clients(steve), clients(steve)
+    hfd = holder.open()
+    assert holder.do("read", hfd) == "+"
+    wait = reader.send("rawread", reader.open())
+    steve.wait_state(waiting=1)
+    reader.do("interrupt", wait)
+    assert reader.result(wait) == ("err", "EINTR")
+    st = steve.wait_state(waiting=0)
+    assert (st.available, st.held) == (0, 1)
+    holder.do("write", hfd)
+    st = steve.state()
+    assert (st.available, st.held, st.waiting) == (1, 0, 0)
+
+
+def test_killed_reader_leaves_the_queue_and_the_next_is_served(start_steve, clients):
+    steve = start_steve(1)
+    holder, doomed, patient = clients(steve), clients(steve), clients(steve)
+    hfd = holder.open()
+    assert holder.do("read", hfd) == "+"
+    doomed.send("read", doomed.open())
+    steve.wait_state(waiting=1)
+    wait = patient.send("read", patient.open())
+    steve.wait_state(waiting=2)
+    doomed.kill()
+    steve.wait_state(waiting=1, processes=2)
+    holder.do("write", hfd)
+    assert patient.result(wait) == ("ok", "+")
+    st = steve.state()
+    assert (st.available, st.held, st.waiting) == (0, 1, 0)
