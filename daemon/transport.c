@@ -148,6 +148,7 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
                 return r;
         }
         t->session = cuse_lowlevel_new(&args, &ci, &cuse_ops, t);
+        fuse_opt_free_args(&args);
         snprintf(fd_path, sizeof fd_path, "/dev/fd/%d", fd);
         /* libfuse takes a pre-opened device as "/dev/fd/N"; it owns fd from here. */
         if (!t->session || fuse_session_mount(t->session, fd_path) < 0) {

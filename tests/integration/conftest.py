@@ -68,7 +68,7 @@ class Steve:
         self.eof = False
         self.cond = threading.Condition()
         if transport == "fuse":
-            self.path = tmp_path / "jobserver"
+            self.path = tmp_path / f"jobserver-{next(Steve.counter)}"
             where = ["--path", str(self.path)]
         else:
             name = f"steve-test-{os.getpid()}-{next(Steve.counter)}"
@@ -233,10 +233,14 @@ class Client:
 
 
 def transports():
-    found = ["fuse"]
-    if os.path.exists("/dev/cuse"):
-        found.append("cuse")
-    return found
+    """FUSE everywhere, CUSE where /dev/cuse exists; STEVE_TRANSPORTS=cuse (the
+    VM tier) demands CUSE and runs only it."""
+    wanted = os.environ.get("STEVE_TRANSPORTS", "").split(",")
+    if wanted == ["cuse"]:
+        if not os.path.exists("/dev/cuse"):
+            raise RuntimeError("STEVE_TRANSPORTS=cuse, but there is no /dev/cuse")
+        return ["cuse"]
+    return ["fuse", "cuse"] if os.path.exists("/dev/cuse") else ["fuse"]
 
 
 @pytest.fixture(params=transports())

@@ -122,3 +122,15 @@ def test_fallback_path_is_used_only_without_dev_cuse(tmp_path):
         proc.terminate()
         assert proc.wait(timeout=10) == 0
     assert not is_mounted(node)
+
+
+def test_two_instances_serve_separate_pools(start_steve, clients):
+    # on CUSE: two --dev-name devices; on FUSE: two paths
+    big, small = start_steve(3), start_steve(1)
+    assert big.path != small.path
+    a, b = clients(big), clients(small)
+    afd, bfd = a.open("rdwr", "nonblock"), b.open("rdwr", "nonblock")
+    assert [a.do("read", afd) for _ in range(3)] == ["+"] * 3
+    assert b.do("read", bfd) == "+"
+    assert b.err("read", bfd) == "EAGAIN"
+    assert (big.state().held, small.state().held) == (3, 1)

@@ -103,3 +103,20 @@ def test_killed_reader_leaves_the_queue_and_the_next_is_served(start_steve, clie
     assert patient.result(wait) == ("ok", "+")
     st = steve.state()
     assert (st.available, st.held, st.waiting) == (0, 1, 0)
+
+
+def test_fionread_counts_the_tokens_this_caller_could_take(transport, start_steve, clients):
+    steve = start_steve(3)
+    c, other = clients(steve), clients(steve)
+    fd = c.open("rdwr", "nonblock")
+    assert c.do("read", fd) == "+"
+    if transport == "fuse":
+        # A regular file's FIONREAD is the kernel's own answer (size 0 minus
+        # no position, the node being a stream); it never reaches steve.
+        assert c.do("fionread", fd) == "0"
+        return
+    assert c.do("fionread", fd) == "2"
+    ofd = other.open("rdwr", "nonblock")
+    assert other.do("poll", ofd, 0) == "in"         # one token now reserved for other
+    assert c.do("fionread", fd) == "1"
+    assert other.do("fionread", ofd) == "2"
