@@ -19,6 +19,7 @@ void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
                 .available = jobs,
                 .reservation_timeout = reservation_timeout,
                 .next_job_id = 1,
+                .limits = { .min_jobs = 1 },
                 .callbacks = callbacks,
                 .userdata = userdata,
         };
@@ -29,6 +30,7 @@ void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
 
 void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid) {
         *p = (LedgerProcess) { .pid = pid };
+        TAILQ_INIT(&p->parked);
         TAILQ_INSERT_TAIL(&l->processes, p, process_link);
         l->n_processes++;
 }
@@ -77,33 +79,77 @@ static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         TAILQ_INSERT_TAIL(&l->reservations, p, reservation_link);
 }
 
+static bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
+        return l->limits.per_process_limit > 0 &&
+               p->held + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
+}
+
+/* Whether the pool hands out tokens at all right now, limits considered. */
+static bool pool_open(const Ledger *l) {
+        return !l->limits.paused &&
+               (!l->throttled || l->held + (int64_t) l->reserved < (int64_t) l->limits.min_jobs);
+}
+
+static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
+        return l->available > 0 && TAILQ_EMPTY(&l->waiters) && pool_open(l) && !process_at_limit(l, p);
+}
+
 static void dequeue(Ledger *l, LedgerWaiter *w) {
-        TAILQ_REMOVE(&l->waiters, w, queue_link);
-        w->queued = false;
-        l->n_waiters--;
+        if (w->parked) {
+                TAILQ_REMOVE(&w->process->parked, w, queue_link);
+                l->n_parked--;
+        } else {
+                TAILQ_REMOVE(&l->waiters, w, queue_link);
+                l->n_waiters--;
+        }
+        w->queued = w->parked = false;
         if (w->kind == LEDGER_WAIT_READ)
                 w->process->n_read_waiters--;
+}
+
+static void append(Ledger *l, LedgerWaiter *w, bool parked) {
+        w->queued = true;
+        w->parked = parked;
+        if (parked) {
+                TAILQ_INSERT_TAIL(&w->process->parked, w, queue_link);
+                l->n_parked++;
+        } else {
+                TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
+                l->n_waiters++;
+        }
+        if (w->kind == LEDGER_WAIT_READ)
+                w->process->n_read_waiters++;
 }
 
 static void enqueue(Ledger *l, LedgerWaiter *w, LedgerWaitKind kind, LedgerProcess *p, uint64_t now) {
         w->kind = kind;
         w->process = p;
         w->since = now;
-        w->queued = true;
-        TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
-        l->n_waiters++;
-        if (kind == LEDGER_WAIT_READ)
-                p->n_read_waiters++;
+        append(l, w, process_at_limit(l, p));
+}
+
+/* p dropped below its limit (or the limit changed): its waiters queue again. */
+static void unpark(Ledger *l, LedgerProcess *p) {
+        LedgerWaiter *w;
+
+        while ((w = TAILQ_FIRST(&p->parked))) {
+                dequeue(l, w);
+                append(l, w, false);
+        }
 }
 
 /* Hands free tokens to waiters in the order they came. */
 static void serve_waiters(Ledger *l, uint64_t now) {
         LedgerWaiter *w;
 
-        while (l->available > 0 && (w = TAILQ_FIRST(&l->waiters))) {
+        while (l->available > 0 && pool_open(l) && (w = TAILQ_FIRST(&l->waiters))) {
                 LedgerProcess *p = w->process;
 
                 dequeue(l, w);
+                if (process_at_limit(l, p)) {
+                        append(l, w, true);
+                        continue;
+                }
                 if (w->kind == LEDGER_WAIT_READ) {
                         l->available--;
                         give_token(l, p, now);
@@ -128,7 +174,7 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
         if (p->reserved) {
                 drop_reservation(l, p);
                 give_token(l, p, now);
-        } else if (l->available > 0 && TAILQ_EMPTY(&l->waiters)) {
+        } else if (can_take_now(l, p)) {
                 l->available--;
                 give_token(l, p, now);
         } else if (w) {
@@ -145,7 +191,7 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
 int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
         if (p->reserved)
                 return LEDGER_GRANTED;
-        if (l->available > 0 && TAILQ_EMPTY(&l->waiters)) {
+        if (can_take_now(l, p)) {
                 reserve_token(l, p, now);
                 check_invariant(l);
                 return LEDGER_GRANTED;
@@ -188,6 +234,7 @@ int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
 
         l->held -= (int64_t) n;
         l->available += (int64_t) n;
+        unpark(l, p);
         serve_waiters(l, now);
         return 0;
 }
@@ -198,6 +245,8 @@ void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
         TAILQ_FOREACH_SAFE(w, &l->waiters, queue_link, next)
                 if (w->process == p)
                         dequeue(l, w);
+        while ((w = TAILQ_FIRST(&p->parked)))
+                dequeue(l, w);
 
         if (p->reserved) {
                 drop_reservation(l, p);
@@ -225,6 +274,7 @@ void ledger_expire_reservations(Ledger *l, uint64_t now) {
         while ((p = TAILQ_FIRST(&l->reservations)) && p->reservation_deadline <= now) {
                 drop_reservation(l, p);
                 l->available++;
+                unpark(l, p);
         }
         serve_waiters(l, now);
 }
@@ -238,9 +288,43 @@ uint64_t ledger_next_deadline(const Ledger *l) {
 uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p) {
         uint64_t n = 0;
 
-        if (TAILQ_EMPTY(&l->waiters) && l->available > 0)
+        if (TAILQ_EMPTY(&l->waiters) && l->available > 0 && pool_open(l)) {
                 n = (uint64_t) l->available;
+                if (l->throttled) {
+                        int64_t below_floor = (int64_t) l->limits.min_jobs - l->held - (int64_t) l->reserved;
+                        n = below_floor < (int64_t) n ? (uint64_t) below_floor : n;
+                }
+                if (p && l->limits.per_process_limit > 0) {
+                        int64_t room = (int64_t) l->limits.per_process_limit - p->held - (int64_t) p->reserved;
+                        n = room <= 0 ? 0 : (uint64_t) room < n ? (uint64_t) room : n;
+                }
+        }
         return n + (p && p->reserved ? 1 : 0);
+}
+
+void ledger_set_jobs(Ledger *l, uint32_t jobs, uint64_t now) {
+        l->available += (int64_t) jobs - (int64_t) l->jobs;
+        l->jobs = jobs;
+        serve_waiters(l, now);
+}
+
+void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now) {
+        LedgerProcess *p;
+
+        l->limits = *limits;
+        /* Parked waiters are re-judged against the new limit in queue order. */
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                unpark(l, p);
+        serve_waiters(l, now);
+}
+
+void ledger_set_throttled(Ledger *l, bool throttled, uint64_t now) {
+        l->throttled = throttled;
+        serve_waiters(l, now);
+}
+
+bool ledger_held_back_by_throttle(const Ledger *l) {
+        return l->throttled && !l->limits.paused && l->available > 0 && !TAILQ_EMPTY(&l->waiters);
 }
 
 bool ledger_consistent(const Ledger *l) {
@@ -250,21 +334,29 @@ bool ledger_consistent(const Ledger *l) {
         uint32_t reserved = 0;
         size_t n_processes = 0, n_waiters = 0;
 
+        size_t n_parked = 0;
+
         TAILQ_FOREACH(p, &l->processes, process_link) {
                 if (p->held < -1 || p->n_jobs != (size_t) (p->held > 0 ? p->held : 0))
                         return false;
                 held += p->held;
                 reserved += p->reserved;
                 n_processes++;
+                TAILQ_FOREACH(w, &p->parked, queue_link) {
+                        /* Parked only while its process really is at its limit. */
+                        if (!w->parked || !process_at_limit(l, p))
+                                return false;
+                        n_parked++;
+                }
         }
         TAILQ_FOREACH(w, &l->waiters, queue_link)
                 n_waiters++;
 
-        /* Nobody waits while a token lies free. */
-        if (n_waiters > 0 && l->available > 0)
+        /* Nobody waits while a token lies free, unless the limits say so. */
+        if (n_waiters > 0 && l->available > 0 && pool_open(l))
                 return false;
 
         return held == l->held && reserved == l->reserved &&
-               n_processes == l->n_processes && n_waiters == l->n_waiters &&
+               n_processes == l->n_processes && n_waiters == l->n_waiters && n_parked == l->n_parked &&
                l->available + l->held + (int64_t) l->reserved == (int64_t) l->jobs;
 }

@@ -46,7 +46,8 @@ struct LedgerWaiter {
         LedgerWaitKind kind;
         LedgerProcess *process;
         uint64_t since;
-        bool queued;
+        bool queued;                    /* in the pool's queue or its process's parked list */
+        bool parked;
         TAILQ_ENTRY(LedgerWaiter) queue_link;
 };
 
@@ -69,7 +70,17 @@ struct LedgerProcess {
         uint64_t reservation_deadline;
         TAILQ_ENTRY(LedgerProcess) reservation_link;
         TAILQ_ENTRY(LedgerProcess) process_link;
+
+        /* Waiters of a process at its per-process limit wait here, out of the
+         * pool's queue, so they hold up nobody else. */
+        TAILQ_HEAD(, LedgerWaiter) parked;
 };
+
+typedef struct LedgerLimits {
+        uint32_t min_jobs;              /* tokens handed out even while throttled */
+        uint32_t per_process_limit;     /* 0: none */
+        bool paused;                    /* no new tokens at all */
+} LedgerLimits;
 
 typedef struct LedgerCallbacks {
         /* A queued read was granted a token. Must not call back into the ledger. */
@@ -85,7 +96,9 @@ struct Ledger {
         uint32_t reserved;
         uint64_t reservation_timeout;
         uint64_t next_job_id;
-        size_t n_processes, n_waiters;
+        size_t n_processes, n_waiters, n_parked;
+        LedgerLimits limits;
+        bool throttled;                 /* the system is busy: only min_jobs */
 
         TAILQ_HEAD(, LedgerWaiter) waiters;
         TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
@@ -116,6 +129,15 @@ uint64_t ledger_next_deadline(const Ledger *l);
 
 /* Tokens p could take right now: what FIONREAD answers. */
 uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p);
+
+/* Run-time changes. Lowering jobs takes nothing back: holders keep their
+ * tokens and new ones wait until the pool is under the new size. */
+void ledger_set_jobs(Ledger *l, uint32_t jobs, uint64_t now);
+void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now);
+void ledger_set_throttled(Ledger *l, bool throttled, uint64_t now);
+/* True while free tokens are withheld from waiters because of throttling:
+ * only then is it worth re-reading the system's load. */
+bool ledger_held_back_by_throttle(const Ledger *l);
 
 /* Recounts everything; false when the invariant is broken. */
 bool ledger_consistent(const Ledger *l);

@@ -3,6 +3,7 @@
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -11,6 +12,7 @@
 #include "log.h"
 #include "options.h"
 #include "server.h"
+#include "sysload.h"
 #include "transport.h"
 #include "util.h"
 
@@ -25,7 +27,7 @@ typedef struct Daemon {
 
 static void on_ready(const char *where, void *userdata) {
         Daemon *d = userdata;
-        log_notice("running on %s for %" PRIu32 " jobs", where, d->options->jobs);
+        log_notice("running on %s for %" PRIu32 " jobs", where, server_params(d->server)->jobs);
 }
 
 static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -103,8 +105,15 @@ static int setup_transport(Daemon *d) {
 
 static int run(const Options *o) {
         Daemon d = { .options = o };
-        ServerConfig config = { .jobs = o->jobs, .reservation_timeout = o->reservation_timeout };
+        /* Tests point this at a directory of stand-in loadavg, meminfo and pressure files. */
+        const char *proc = getenv("STEVE_PROC") ?: "/proc";
+        const char *unsupported = sysload_unsupported(proc, &o->params);
         int r, status = 1;
+
+        if (unsupported) {
+                log_error("%s", unsupported);
+                return EXIT_USAGE;
+        }
 
         raise_fd_limit();
         r = sd_event_new(&d.event);
@@ -112,7 +121,7 @@ static int run(const Options *o) {
                 log_error_errno(r, "Failed to create the event loop: %m");
                 goto finish;
         }
-        r = server_new(d.event, &config, &d.server);
+        r = server_new(d.event, &o->params, proc, &d.server);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the jobserver: %m");
                 goto finish;

@@ -11,64 +11,9 @@
 
 #include "config.h"
 #include "options.h"
+#include "parse.h"
 #include "util.h"
 
-#define RESERVATION_TIMEOUT_DEFAULT (USEC_PER_SEC / 2)
-
-int parse_jobs(const char *s, uint32_t *ret) {
-        unsigned long v;
-        char *end;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end != '\0')
-                return -EINVAL;
-        if (v < 1 || v > JOBS_MAX)
-                return -ERANGE;
-        *ret = (uint32_t) v;
-        return 0;
-}
-
-int parse_mode(const char *s, mode_t *ret) {
-        unsigned long v;
-        char *end;
-
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 8);
-        if (errno != 0 || *end != '\0' || v > 0777)
-                return -EINVAL;
-        *ret = (mode_t) v;
-        return 0;
-}
-
-int parse_seconds(const char *s, uint64_t *ret_usec) {
-        double v;
-        char *end;
-
-        if (!s || !*s)
-                return -EINVAL;
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 || v > 3600)
-                return -EINVAL;
-        *ret_usec = (uint64_t) (v * (double) USEC_PER_SEC);
-        return *ret_usec > 0 ? 0 : -EINVAL;
-}
-
-int parse_dev_name(const char *s) {
-        /* It becomes /dev/NAME: no directories, nothing hidden, a sane length. */
-        if (!s || !*s || strlen(s) > 64 || *s == '.' || strchr(s, '/'))
-                return -EINVAL;
-        for (const char *p = s; *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
-                        return -EINVAL;
-        return 0;
-}
 
 static void help(void) {
         printf("Usage: steve [OPTIONS]\n"
@@ -91,6 +36,17 @@ static void help(void) {
                "      --mode=MODE            FUSE node mode, octal (default: 0660)\n"
                "      --reserve-timeout=SEC  how long a token stays reserved for a process\n"
                "                             told POLLIN before it goes on (default: 0.5)\n"
+               "\n"
+               "Limits (0 turns one off; while one is hit, only --min-jobs tokens go out):\n"
+               "  -l, --load-average=L       hold back tokens while the 1-minute load is >= L\n"
+               "      --min-memory-avail=SIZE  ...while MemAvailable is below SIZE (512M, 8G;\n"
+               "                             a plain number is MiB)\n"
+               "      --cpu-pressure=PCT     ...while CPU pressure (some avg10) is >= PCT\n"
+               "      --memory-pressure=PCT  ...while memory pressure (some avg10) is >= PCT\n"
+               "      --min-jobs=N           tokens handed out even then (default: 1)\n"
+               "      --load-recheck-timeout=SEC  how often to look again while a limit holds\n"
+               "                             a waiter back (default: 0.5; no timer otherwise)\n"
+               "  -p, --per-process-limit=N  no process holds more than N tokens (0: none)\n"
                "  -v, --verbose              log clients coming and going\n"
                "  -d, --debug                log every request\n"
                "  -h, --help                 show this help\n"
@@ -157,6 +113,11 @@ enum {
         ARG_GROUP,
         ARG_MODE,
         ARG_RESERVE_TIMEOUT,
+        ARG_MIN_JOBS,
+        ARG_LOAD_RECHECK_TIMEOUT,
+        ARG_MIN_MEMORY_AVAIL,
+        ARG_CPU_PRESSURE,
+        ARG_MEMORY_PRESSURE,
 };
 
 static const struct option long_options[] = {
@@ -169,6 +130,13 @@ static const struct option long_options[] = {
         { "group",           required_argument, NULL, ARG_GROUP },
         { "mode",            required_argument, NULL, ARG_MODE },
         { "reserve-timeout", required_argument, NULL, ARG_RESERVE_TIMEOUT },
+        { "load-average",    required_argument, NULL, 'l' },
+        { "min-jobs",        required_argument, NULL, ARG_MIN_JOBS },
+        { "load-recheck-timeout", required_argument, NULL, ARG_LOAD_RECHECK_TIMEOUT },
+        { "min-memory-avail", required_argument, NULL, ARG_MIN_MEMORY_AVAIL },
+        { "cpu-pressure",    required_argument, NULL, ARG_CPU_PRESSURE },
+        { "memory-pressure", required_argument, NULL, ARG_MEMORY_PRESSURE },
+        { "per-process-limit", required_argument, NULL, 'p' },
         { "verbose",         no_argument,       NULL, 'v' },
         { "debug",           no_argument,       NULL, 'd' },
         { "help",            no_argument,       NULL, 'h' },
@@ -176,13 +144,44 @@ static const struct option long_options[] = {
         {}
 };
 
+/* The limits; everything they take is checked again by params_invalid(). */
+static ParseOutcome parse_limit(int c, const char *arg, Params *p) {
+        switch (c) {
+        case 'l':
+                return parse_number(arg, 1e6, &p->load_average) < 0
+                        ? usage_error("invalid load average", arg, " (a number, 0 for no limit)") : PARSE_RUN;
+        case ARG_MIN_JOBS:
+                return parse_count(arg, &p->min_jobs) < 0
+                        ? usage_error("invalid number of jobs", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
+        case ARG_LOAD_RECHECK_TIMEOUT:
+                return parse_seconds(arg, &p->load_recheck_timeout) < 0
+                        ? usage_error("invalid timeout", arg, " (seconds, above 0, at most 3600)") : PARSE_RUN;
+        case ARG_MIN_MEMORY_AVAIL:
+                return parse_size(arg, &p->min_memory_avail) < 0
+                        ? usage_error("invalid size", arg, " (like 512M or 8G; a plain number is MiB)") : PARSE_RUN;
+        case ARG_CPU_PRESSURE:
+                return parse_number(arg, 100, &p->cpu_pressure) < 0
+                        ? usage_error("invalid CPU pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
+        case ARG_MEMORY_PRESSURE:
+                return parse_number(arg, 100, &p->memory_pressure) < 0
+                        ? usage_error("invalid memory pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
+        case 'p':
+                return parse_count(arg, &p->per_process_limit) < 0
+                        ? usage_error("invalid per-process limit", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
+        }
+        return PARSE_RUN;
+}
+
 static ParseOutcome parse_one(int c, const char *arg, Options *o) {
         gid_t unused_gid;
         int r;
 
         switch (c) {
+        case 'l': case 'p': case ARG_MIN_JOBS: case ARG_LOAD_RECHECK_TIMEOUT:
+        case ARG_MIN_MEMORY_AVAIL: case ARG_CPU_PRESSURE: case ARG_MEMORY_PRESSURE:
+                return parse_limit(c, arg, &o->params);
         case 'j':
-                r = parse_jobs(arg, &o->jobs);
+                r = parse_jobs(arg, &o->params.jobs);
                 return r < 0 ? usage_error("invalid number of jobs", arg, " (a whole number from 1 to 65536)") : PARSE_RUN;
         case ARG_DEV_NAME:
                 o->dev_name = arg;
@@ -208,7 +207,7 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o) {
                 return parse_mode(arg, &o->node_mode) < 0
                         ? usage_error("invalid mode", arg, " (octal, at most 0777)") : PARSE_RUN;
         case ARG_RESERVE_TIMEOUT:
-                return parse_seconds(arg, &o->reservation_timeout) < 0
+                return parse_seconds(arg, &o->params.reservation_timeout) < 0
                         ? usage_error("invalid timeout", arg, " (seconds, above 0, at most 3600)")
                         : PARSE_RUN;
         case 'v':
@@ -232,23 +231,31 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o) {
 
 ParseOutcome options_parse(int argc, char *argv[], Options *ret) {
         Options o = {
-                .jobs = default_jobs(),
+                .params = {
+                        .jobs = default_jobs(),
+                        .min_jobs = 1,
+                        .load_recheck_timeout = PARAMS_DEFAULT_LOAD_RECHECK_TIMEOUT,
+                        .reservation_timeout = PARAMS_DEFAULT_RESERVATION_TIMEOUT,
+                },
                 .dev_name = "steve",
                 .node_mode = 0660,
-                .reservation_timeout = RESERVATION_TIMEOUT_DEFAULT,
                 .log_level = LOG_LEVEL_NOTICE,
         };
         ParseOutcome outcome;
         int c;
 
         optind = 1;
-        while ((c = getopt_long(argc, argv, "j:u:vdhV", long_options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, "j:u:l:p:vdhV", long_options, NULL)) >= 0) {
                 outcome = parse_one(c, optarg, &o);
                 if (outcome != PARSE_RUN)
                         return outcome;
         }
         if (optind < argc)
                 return usage_error("unexpected argument", argv[optind], "");
+        if (params_invalid(&o.params)) {
+                fprintf(stderr, "steve: %s\n", params_invalid(&o.params));
+                return PARSE_EXIT_USAGE;
+        }
         if (o.path && o.fallback_path) {
                 fprintf(stderr, "steve: --path and --fallback-path exclude each other\n");
                 return PARSE_EXIT_USAGE;

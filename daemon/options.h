@@ -6,11 +6,10 @@
 #include <sys/types.h>
 
 #include "log.h"
-
-#define JOBS_MAX 65536
+#include "params.h"
 
 typedef struct Options {
-        uint32_t jobs;
+        Params params;
         const char *dev_name;
         const char *path;               /* serve over FUSE here */
         const char *fallback_path;      /* ...or here if /dev/cuse is missing */
@@ -19,7 +18,6 @@ typedef struct Options {
         gid_t node_gid;
         mode_t node_mode;
         bool node_uid_set, node_gid_set;
-        uint64_t reservation_timeout;   /* usec */
         LogLevel log_level;
 } Options;
 
@@ -28,11 +26,5 @@ typedef enum ParseOutcome {
         PARSE_EXIT_OK,          /* --help, --version */
         PARSE_EXIT_USAGE,       /* the message is printed already */
 } ParseOutcome;
-
-/* Parsers for single values; -EINVAL (or -ERANGE) for anything but a clean value. */
-int parse_jobs(const char *s, uint32_t *ret);
-int parse_mode(const char *s, mode_t *ret);
-int parse_seconds(const char *s, uint64_t *ret_usec);
-int parse_dev_name(const char *s);
 
 ParseOutcome options_parse(int argc, char *argv[], Options *ret);

@@ -9,10 +9,13 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
+#include "steve/steve-ioctl.h"
+
 #include "ledger.h"
 #include "log.h"
 #include "proc.h"
 #include "server.h"
+#include "sysload.h"
 #include "util.h"
 
 #define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
@@ -47,6 +50,11 @@ struct PendingRead {
 struct Server {
         sd_event *event;
         Ledger ledger;
+        Params params;
+        char *proc;
+        uint64_t load_read_at;          /* when sysload was last read; 0: never */
+        const char *over_limit;         /* the limit last found exceeded, for the log */
+        sd_event_source *recheck_timer;
         void *clients;                          /* tsearch() tree, by pid */
         TAILQ_HEAD(, PendingRead) interrupted;
         sd_event_source *interrupt_source;
@@ -113,15 +121,61 @@ static void client_free(Client *c) {
         free(c);
 }
 
-static void server_rearm(Server *s) {
-        uint64_t deadline = ledger_next_deadline(&s->ledger);
+/* Reads the machine's load when a limit needs it and the last reading is
+ * older than the recheck timeout (or always, when forced). */
+static void refresh_throttle(Server *s, bool force) {
+        uint64_t now = now_usec(s);
+        const char *over = NULL;
+        SysLoad load;
+        int r;
 
-        if (deadline == UINT64_MAX) {
-                (void) sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_OFF);
+        if (!params_system_limits(&s->params)) {
+                if (s->ledger.throttled)
+                        ledger_set_throttled(&s->ledger, false, now);
                 return;
         }
-        (void) sd_event_source_set_time(s->reservation_timer, deadline);
-        (void) sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_ONESHOT);
+        if (!force && s->load_read_at != 0 && now - s->load_read_at < s->params.load_recheck_timeout)
+                return;
+        s->load_read_at = now;
+        r = sysload_read(s->proc, &s->params, &load);
+        if (r < 0) {
+                /* Better to serve tokens than to stop every build on the machine. */
+                if (s->over_limit != (const char *) -1)
+                        log_warning_errno(r, "Cannot read the system's load from %s, limits unchecked: %m", s->proc);
+                s->over_limit = (const char *) -1;
+        } else {
+                over = sysload_over_limit(&s->params, &load);
+                if (over != s->over_limit)
+                        log_info(over ? "%s over its limit: holding back tokens" : "load under the limits again",
+                                 over);
+                s->over_limit = over;
+        }
+        ledger_set_throttled(&s->ledger, over != NULL, now);
+}
+
+static void set_timer(sd_event_source *timer, uint64_t deadline) {
+        if (deadline == UINT64_MAX) {
+                (void) sd_event_source_set_enabled(timer, SD_EVENT_OFF);
+                return;
+        }
+        (void) sd_event_source_set_time(timer, deadline);
+        (void) sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+}
+
+/* Timers run only while they have work: a reservation to expire, or a waiter
+ * held back by a limit. An idle steve sets none. */
+static void server_rearm(Server *s) {
+        set_timer(s->reservation_timer, ledger_next_deadline(&s->ledger));
+        set_timer(s->recheck_timer, ledger_held_back_by_throttle(&s->ledger)
+                                    ? now_usec(s) + s->params.load_recheck_timeout : UINT64_MAX);
+}
+
+static int on_recheck_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+
+        refresh_throttle(s, true);
+        server_rearm(s);
+        return 0;
 }
 
 static int on_client_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
@@ -279,7 +333,16 @@ static void on_interrupt(fuse_req_t req, void *userdata) {
         (void) sd_event_source_set_enabled(s->interrupt_source, SD_EVENT_ONESHOT);
 }
 
-int server_new(sd_event *event, const ServerConfig *config, Server **ret) {
+static LedgerLimits ledger_limits(const Params *p) {
+        return (LedgerLimits) {
+                .min_jobs = p->min_jobs,
+                .per_process_limit = p->per_process_limit,
+                .paused = p->paused,
+        };
+}
+
+int server_new(sd_event *event, const Params *params, const char *proc, Server **ret) {
+        LedgerLimits limits = ledger_limits(params);
         Server *s;
         int r;
 
@@ -287,8 +350,22 @@ int server_new(sd_event *event, const ServerConfig *config, Server **ret) {
         if (!s)
                 return -ENOMEM;
         s->event = sd_event_ref(event);
+        s->params = *params;
         TAILQ_INIT(&s->interrupted);
-        ledger_init(&s->ledger, config->jobs, config->reservation_timeout, &ledger_callbacks, s);
+        ledger_init(&s->ledger, params->jobs, params->reservation_timeout, &ledger_callbacks, s);
+        ledger_set_limits(&s->ledger, &limits, 0);
+        s->proc = strdup(proc);
+        if (!s->proc) {
+                r = -ENOMEM;
+                goto fail;
+        }
+        r = sd_event_add_time(event, &s->recheck_timer, CLOCK_MONOTONIC, UINT64_MAX,
+                              USEC_PER_SEC / 100, on_recheck_timer, s);
+        if (r < 0)
+                goto fail;
+        r = sd_event_source_set_enabled(s->recheck_timer, SD_EVENT_OFF);
+        if (r < 0)
+                goto fail;
 
         r = sd_event_add_time(event, &s->reservation_timer, CLOCK_MONOTONIC, UINT64_MAX,
                               USEC_PER_SEC / 1000, on_reservation_timer, s);
@@ -319,10 +396,35 @@ Server *server_free(Server *s) {
                 client_free(container_of(p, Client, ledger));
         on_interrupts(NULL, s);
         sd_event_source_disable_unref(s->reservation_timer);
+        sd_event_source_disable_unref(s->recheck_timer);
         sd_event_source_disable_unref(s->interrupt_source);
         sd_event_unref(s->event);
+        free(s->proc);
         free(s);
         return NULL;
+}
+
+const Params *server_params(const Server *s) {
+        return &s->params;
+}
+
+int server_set_params(Server *s, const Params *p, const char **error) {
+        LedgerLimits limits = ledger_limits(p);
+        uint64_t now = now_usec(s);
+
+        *error = params_invalid(p);
+        if (!*error)
+                *error = sysload_unsupported(s->proc, p);
+        if (*error)
+                return -EINVAL;
+
+        s->params = *p;
+        s->ledger.reservation_timeout = p->reservation_timeout;
+        ledger_set_limits(&s->ledger, &limits, now);
+        ledger_set_jobs(&s->ledger, p->jobs, now);
+        refresh_throttle(s, true);
+        server_rearm(s);
+        return 0;
 }
 
 void server_shutdown(Server *s) {
@@ -435,6 +537,7 @@ void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *
                 (void) fuse_reply_err(req, -r);
                 return;
         }
+        refresh_throttle(s, false);
         if (size == 0)
                 (void) fuse_reply_buf(req, NULL, 0);
         else if (!(fi->flags & O_NONBLOCK))
@@ -479,6 +582,7 @@ void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fu
                 (void) fuse_reply_err(req, -r);
                 return;
         }
+        refresh_throttle(s, false);
         r = ledger_poll(&s->ledger, &c->ledger, ph ? &c->poll_waiter : NULL, now_usec(s));
         if (r == LEDGER_QUEUED)
                 client_keep_pollhandle(c, ph);
@@ -491,28 +595,141 @@ void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fu
         server_rearm(s);
 }
 
-static void ioctl_fionread(Server *s, fuse_req_t req, void *arg, unsigned flags, size_t out_bufsz) {
+/* How many bytes an ioctl moves each way. FIONREAD predates the size
+ * encoding; ours are well-formed _IOR/_IOW numbers. */
+static void ioctl_sizes(unsigned cmd, size_t *in, size_t *out) {
+        size_t size = _IOC_SIZE(cmd);
+
+        if (cmd == FIONREAD) {
+                *in = 0;
+                *out = sizeof(int);
+                return;
+        }
+        *in = (_IOC_DIR(cmd) & _IOC_WRITE) ? size : 0;
+        *out = (_IOC_DIR(cmd) & _IOC_READ) ? size : 0;
+}
+
+/* CUSE passes unrestricted ioctls without data at first: ask the kernel to
+ * retry with the buffers the number implies. false when the request is done. */
+static bool ioctl_have_buffers(fuse_req_t req, unsigned cmd, void *arg, unsigned flags,
+                               size_t in_bufsz, size_t out_bufsz) {
+        struct iovec in_iov = { .iov_base = arg }, out_iov = { .iov_base = arg };
+        size_t in, out;
+
+        ioctl_sizes(cmd, &in, &out);
+        if (in_bufsz >= in && out_bufsz >= out)
+                return true;
+        if (!(flags & FUSE_IOCTL_UNRESTRICTED)) {
+                (void) fuse_reply_err(req, EINVAL);
+                return false;
+        }
+        in_iov.iov_len = in;
+        out_iov.iov_len = out;
+        (void) fuse_reply_ioctl_retry(req, in ? &in_iov : NULL, in ? 1 : 0, out ? &out_iov : NULL, out ? 1 : 0);
+        return false;
+}
+
+/* Who may change the pool. polkit will decide here; until then only root. */
+static bool may_configure(fuse_req_t req) {
+        return fuse_req_ctx(req)->uid == 0;
+}
+
+typedef union IoctlValue {
+        uint32_t u32;
+        uint64_t u64;
+        int64_t i64;
+        double d;
+} IoctlValue;
+
+static bool ioctl_get(const Server *s, unsigned cmd, IoctlValue *v) {
+        const Params *p = &s->params;
+
+        switch (cmd) {
+        case STEVE_IOC_GET_VERSION:     v->u32 = STEVE_IOCTL_VERSION; break;
+        case STEVE_IOC_GET_TOKENS:      v->i64 = s->ledger.available; break;
+        case STEVE_IOC_GET_JOBS:        v->u32 = p->jobs; break;
+        case STEVE_IOC_GET_MIN_JOBS:    v->u32 = p->min_jobs; break;
+        case STEVE_IOC_GET_LOAD_AVERAGE: v->d = p->load_average; break;
+        case STEVE_IOC_GET_LOAD_RECHECK_TIMEOUT: v->d = (double) p->load_recheck_timeout / 1e6; break;
+        case STEVE_IOC_GET_MIN_MEMORY_AVAIL: v->u64 = p->min_memory_avail; break;
+        case STEVE_IOC_GET_PER_PROCESS_LIMIT: v->u32 = p->per_process_limit; break;
+        case STEVE_IOC_GET_CPU_PRESSURE: v->d = p->cpu_pressure; break;
+        case STEVE_IOC_GET_MEMORY_PRESSURE: v->d = p->memory_pressure; break;
+        case STEVE_IOC_GET_PAUSED:      v->u32 = p->paused; break;
+        default:
+                return false;
+        }
+        return true;
+}
+
+/* Applies a setter to a copy of the parameters; false for unknown numbers. */
+static bool ioctl_apply(unsigned cmd, const IoctlValue *v, Params *p) {
+        switch (cmd) {
+        case STEVE_IOC_SET_JOBS:        p->jobs = v->u32; break;
+        case STEVE_IOC_SET_MIN_JOBS:    p->min_jobs = v->u32; break;
+        case STEVE_IOC_SET_LOAD_AVERAGE: p->load_average = v->d; break;
+        case STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT:
+                /* NaN and out-of-range values become 0, which params_invalid() refuses. */
+                p->load_recheck_timeout = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
+                break;
+        case STEVE_IOC_SET_MIN_MEMORY_AVAIL: p->min_memory_avail = v->u64; break;
+        case STEVE_IOC_SET_PER_PROCESS_LIMIT: p->per_process_limit = v->u32; break;
+        case STEVE_IOC_SET_CPU_PRESSURE: p->cpu_pressure = v->d; break;
+        case STEVE_IOC_SET_MEMORY_PRESSURE: p->memory_pressure = v->d; break;
+        case STEVE_IOC_SET_PAUSED:
+                if (v->u32 > 1)
+                        return false;
+                p->paused = v->u32;
+                break;
+        default:
+                return false;
+        }
+        return true;
+}
+
+static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        IoctlValue v = {};
+        Params p = s->params;
+        const char *error;
+
+        memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
+        if (!ioctl_apply(cmd, &(IoctlValue) {}, &p)) {
+                (void) fuse_reply_err(req, ENOTTY);
+                return;
+        }
+        if (!may_configure(req)) {
+                log_info("pid %d (uid %u) may not change parameters: ioctl 0x%x refused",
+                         (int) ctx->pid, (unsigned) ctx->uid, cmd);
+                (void) fuse_reply_err(req, EPERM);
+                return;
+        }
+        p = s->params;
+        if (!ioctl_apply(cmd, &v, &p)) {
+                (void) fuse_reply_err(req, EINVAL);
+                return;
+        }
+        if (server_set_params(s, &p, &error) < 0) {
+                log_info("pid %d: ioctl 0x%x refused: %s", (int) ctx->pid, cmd, error);
+                (void) fuse_reply_err(req, EINVAL);
+                return;
+        }
+        log_info("pid %d (uid %u) changed parameters with ioctl 0x%x", (int) ctx->pid, (unsigned) ctx->uid, cmd);
+        (void) fuse_reply_ioctl(req, 0, NULL, 0);
+}
+
+static void ioctl_fionread(Server *s, fuse_req_t req) {
         uint64_t n;
         int value;
         Client *c;
         int r;
 
-        /* FIONREAD carries no size in its number: the kernel asks us how much to copy. */
-        if (out_bufsz < sizeof value) {
-                struct iovec iov = { .iov_base = arg, .iov_len = sizeof value };
-
-                if (!(flags & FUSE_IOCTL_UNRESTRICTED)) {
-                        (void) fuse_reply_err(req, EINVAL);
-                        return;
-                }
-                (void) fuse_reply_ioctl_retry(req, NULL, 0, &iov, 1);
-                return;
-        }
         r = client_get(s, req, &c);
         if (r < 0) {
                 (void) fuse_reply_err(req, -r);
                 return;
         }
+        refresh_throttle(s, false);
         n = ledger_available_to(&s->ledger, &c->ledger);
         value = n > INT_MAX ? INT_MAX : (int) n;
         (void) fuse_reply_ioctl(req, 0, &value, sizeof value);
@@ -520,15 +737,26 @@ static void ioctl_fionread(Server *s, fuse_req_t req, void *arg, unsigned flags,
 
 void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
                   unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
+        IoctlValue v = {};
+
         if (flags & FUSE_IOCTL_COMPAT) {
                 (void) fuse_reply_err(req, ENOSYS);
                 return;
         }
-        switch (cmd) {
-        case FIONREAD:
-                ioctl_fionread(s, req, arg, flags, out_bufsz);
-                break;
-        default:
+        if (cmd != FIONREAD && _IOC_TYPE(cmd) != STEVE_IOC_MAGIC) {
                 (void) fuse_reply_err(req, ENOTTY);
+                return;
         }
+        if (!ioctl_have_buffers(req, cmd, arg, flags, in_bufsz, out_bufsz))
+                return;
+
+        if (cmd == FIONREAD)
+                ioctl_fionread(s, req);
+        else if (_IOC_DIR(cmd) == _IOC_READ && ioctl_get(s, cmd, &v))
+                (void) fuse_reply_ioctl(req, 0, &v, _IOC_SIZE(cmd));
+        else if (_IOC_DIR(cmd) == _IOC_WRITE)
+                ioctl_set(s, req, cmd, in_buf, in_bufsz);
+        else
+                (void) fuse_reply_err(req, ENOTTY);
+        server_rearm(s);
 }

@@ -12,15 +12,17 @@
 #include <systemd/sd-event.h>
 #include <fuse_lowlevel.h>
 
+#include "params.h"
+
 typedef struct Server Server;
 
-typedef struct ServerConfig {
-        uint32_t jobs;
-        uint64_t reservation_timeout;   /* usec */
-} ServerConfig;
-
-int server_new(sd_event *event, const ServerConfig *config, Server **ret);
+/* proc: where to read load and memory from, normally "/proc". */
+int server_new(sd_event *event, const Params *params, const char *proc, Server **ret);
 Server *server_free(Server *s);
+
+const Params *server_params(const Server *s);
+/* The one way parameters change. -EINVAL with *error set when p is refused. */
+int server_set_params(Server *s, const Params *p, const char **error);
 
 /* Blocked readers get an error; nothing is served afterwards. */
 void server_shutdown(Server *s);

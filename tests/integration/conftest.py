@@ -22,6 +22,7 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build"))
 STEVE = BUILD / "daemon" / "steve"
+STEVIE = BUILD / "client" / "stevie"
 JSCLIENT = pathlib.Path(__file__).with_name("jsclient.py")
 REQUIRE_REAL_CLIENTS = os.environ.get("STEVE_REQUIRE_REAL_CLIENTS") == "1"
 
@@ -62,7 +63,7 @@ class State:
 class Steve:
     """One running daemon; its stderr is collected line by line."""
 
-    def __init__(self, transport, tmp_path, args, jobs):
+    def __init__(self, transport, tmp_path, args, jobs, env=None):
         self.transport = transport
         self.lines = []
         self.eof = False
@@ -75,7 +76,8 @@ class Steve:
             self.path = pathlib.Path("/dev") / name
             where = ["--dev-name", name]
         self.argv = [str(STEVE), "-j", str(jobs), *where, *args]
-        self.proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True,
+                                     env=None if env is None else dict(os.environ, **env))
         threading.Thread(target=self._collect, daemon=True).start()
         self.wait_for_line("running on", timeout=10)
         if transport == "cuse":
@@ -124,6 +126,17 @@ class Steve:
             m = STATE_RE.search(self.lines[i])
             detail = [l for l in self.lines[i + 1:] if l.startswith("steve:   ")]
         return State(m, detail)
+
+    def stevie(self, *args, user=None, check=True, **kwargs):
+        """Runs stevie against this steve; returns the CompletedProcess."""
+        argv = [str(STEVIE), f"--device={self.path}", *map(str, args)]
+        if user:
+            pw = pwd.getpwnam(user)
+            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)
+        if check:
+            assert r.returncode == 0, f"{argv} -> {r.returncode}: {r.stderr}"
+        return r
 
     def wait_state(self, what="state", timeout=10, **expected):
         last = None
@@ -263,8 +276,8 @@ def start_steve(transport, node_dir):
     """start_steve(jobs=4, *args) -> a running Steve; stopped afterwards."""
     started = []
 
-    def start(jobs=4, *args):
-        s = Steve(transport, node_dir, list(args), jobs)
+    def start(jobs=4, *args, env=None):
+        s = Steve(transport, node_dir, list(args), jobs, env)
         started.append(s)
         return s
     yield start

@@ -287,6 +287,122 @@ TEST(many_tokens_one_process_oldest_job_returned_first) {
         CHECK_EQ(l.available, 64);
 }
 
+TEST(per_process_limit_parks_the_greedy_without_blocking_others) {
+        Ledger l; Events e; LedgerProcess a, b, h;
+        LedgerWaiter wa = {}, wb = {};
+        LedgerLimits limits = { .min_jobs = 1, .per_process_limit = 2 };
+        setup(&l, &e, 4);
+        ledger_set_limits(&l, &limits, 0);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        ledger_process_attach(&l, &h, 3);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_available_to(&l, &a), 0);
+        CHECK_EQ(ledger_available_to(&l, &b), 2);
+        CHECK_EQ(ledger_poll(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK(wa.parked);
+        CHECK_EQ(l.n_parked, 1);
+        /* a's parked read holds up nobody */
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &h, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK(!wb.parked);
+        CHECK(ledger_consistent(&l));
+        /* a returns one: its parked read queues behind b's and b is served first */
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        CHECK(e.n == 1 && e.order[0] == &wb);
+        CHECK(wa.queued && !wa.parked);
+        CHECK_EQ(ledger_release(&l, &h, 1, 0), 0);
+        CHECK(e.n == 2 && e.order[1] == &wa);
+        CHECK_EQ(a.held, 2);
+        /* lifting the limit frees parked waiters at once */
+        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK(wa.parked);
+        CHECK_EQ(ledger_release(&l, &b, 2, 0), 0);
+        CHECK_EQ(e.n, 2);
+        limits.per_process_limit = 0;
+        ledger_set_limits(&l, &limits, 0);
+        CHECK(e.n == 3 && e.order[2] == &wa);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+        ledger_process_exit(&l, &h, 0);
+        CHECK_EQ(l.available, 4);
+}
+
+TEST(throttled_pool_hands_out_only_min_jobs) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wb = {};
+        LedgerLimits limits = { .min_jobs = 2 };
+        setup(&l, &e, 4);
+        ledger_set_limits(&l, &limits, 0);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        ledger_set_throttled(&l, true, 0);
+        CHECK(!ledger_held_back_by_throttle(&l));
+        CHECK_EQ(ledger_available_to(&l, &a), 2);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(&l, &a, NULL, 0), LEDGER_GRANTED);         /* a reservation counts */
+        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK(ledger_held_back_by_throttle(&l));
+        CHECK(ledger_consistent(&l));
+        ledger_set_throttled(&l, false, 1);
+        CHECK(e.n == 1 && e.order[0] == &wb);
+        CHECK(!ledger_held_back_by_throttle(&l));
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+}
+
+TEST(paused_pool_hands_out_nothing_but_takes_returns) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wb = {};
+        LedgerLimits limits = { .min_jobs = 1, .paused = true };
+        setup(&l, &e, 2);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        ledger_set_limits(&l, &limits, 0);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_poll(&l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        CHECK_EQ(e.n, 0);
+        CHECK_EQ(l.available, 2);
+        CHECK(ledger_consistent(&l));
+        limits.paused = false;
+        ledger_set_limits(&l, &limits, 0);
+        CHECK(e.n == 1 && e.order[0] == &wb && b.reserved);
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(l.available, 2);
+}
+
+TEST(shrinking_takes_nothing_back_and_growing_serves_waiters) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wb = {};
+        setup(&l, &e, 4);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        for (int i = 0; i < 3; i++)
+                CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        ledger_set_jobs(&l, 1, 0);
+        CHECK_EQ(a.held, 3);
+        CHECK_EQ(l.available, -2);
+        CHECK(ledger_consistent(&l));
+        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(&l, &a, 2, 0), 0);
+        CHECK_EQ(e.n, 0);                       /* 1 held of 1: still full */
+        ledger_set_jobs(&l, 2, 0);
+        CHECK(e.n == 1 && e.order[0] == &wb);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(l.available, 2);
+}
+
 int main(void) {
         return test_run_all();
 }

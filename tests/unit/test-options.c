@@ -2,59 +2,8 @@
 #include <errno.h>
 
 #include "options.h"
+#include "parse.h"
 #include "test.h"
-
-TEST(jobs_accepts_plain_positive_numbers_only) {
-        uint32_t j = 0;
-        CHECK_EQ(parse_jobs("12", &j), 0);
-        CHECK_EQ(j, 12);
-        CHECK_EQ(parse_jobs("65536", &j), 0);
-        CHECK_EQ(parse_jobs("0", &j), -ERANGE);
-        CHECK_EQ(parse_jobs("65537", &j), -ERANGE);
-        CHECK_EQ(parse_jobs("-1", &j), -EINVAL);
-        CHECK_EQ(parse_jobs("+3", &j), -EINVAL);
-        CHECK_EQ(parse_jobs("x", &j), -EINVAL);
-        CHECK_EQ(parse_jobs("4x", &j), -EINVAL);
-        CHECK_EQ(parse_jobs("", &j), -EINVAL);
-        CHECK_EQ(parse_jobs("99999999999999999999999", &j), -EINVAL);
-        CHECK_EQ(j, 65536);
-}
-
-TEST(mode_is_octal_up_to_0777) {
-        mode_t m = 0;
-        CHECK_EQ(parse_mode("0660", &m), 0);
-        CHECK_EQ(m, 0660);
-        CHECK_EQ(parse_mode("666", &m), 0);
-        CHECK_EQ(m, 0666);
-        CHECK_EQ(parse_mode("1777", &m), -EINVAL);
-        CHECK_EQ(parse_mode("0689", &m), -EINVAL);
-        CHECK_EQ(parse_mode("rw", &m), -EINVAL);
-        CHECK_EQ(parse_mode("-1", &m), -EINVAL);
-}
-
-TEST(seconds_are_positive_and_finite) {
-        uint64_t u = 0;
-        CHECK_EQ(parse_seconds("0.5", &u), 0);
-        CHECK_EQ(u, 500000);
-        CHECK_EQ(parse_seconds("2", &u), 0);
-        CHECK_EQ(u, 2000000);
-        CHECK_EQ(parse_seconds("0", &u), -EINVAL);
-        CHECK_EQ(parse_seconds("-1", &u), -EINVAL);
-        CHECK_EQ(parse_seconds("nan", &u), -EINVAL);
-        CHECK_EQ(parse_seconds("inf", &u), -EINVAL);
-        CHECK_EQ(parse_seconds("1e-9", &u), -EINVAL);
-        CHECK_EQ(parse_seconds("1s", &u), -EINVAL);
-}
-
-TEST(dev_name_stays_inside_dev) {
-        CHECK_EQ(parse_dev_name("steve"), 0);
-        CHECK_EQ(parse_dev_name("steve.test-1"), 0);
-        CHECK_EQ(parse_dev_name("../etc/x"), -EINVAL);
-        CHECK_EQ(parse_dev_name("a/b"), -EINVAL);
-        CHECK_EQ(parse_dev_name(".hidden"), -EINVAL);
-        CHECK_EQ(parse_dev_name(""), -EINVAL);
-        CHECK_EQ(parse_dev_name("a b"), -EINVAL);
-}
 
 TEST(options_defaults_and_conflicts) {
         Options o;
@@ -64,13 +13,37 @@ TEST(options_defaults_and_conflicts) {
         char *extra[] = { "steve", "surplus", NULL };
 
         CHECK_EQ(options_parse(7, ok, &o), PARSE_RUN);
-        CHECK_EQ(o.jobs, 3);
+        CHECK_EQ(o.params.jobs, 3);
         CHECK_EQ(o.node_mode, 0600);
-        CHECK_EQ(o.reservation_timeout, 500000);
+        CHECK_EQ(o.params.reservation_timeout, 500000);
+        CHECK_EQ(o.params.min_jobs, 1);
+        CHECK_EQ(o.params.load_recheck_timeout, 500000);
+        CHECK(o.params.load_average == 0 && !o.params.paused);
         CHECK(o.path && o.dev_name);
         CHECK_EQ(options_parse(5, conflict, &o), PARSE_EXIT_USAGE);
         CHECK_EQ(options_parse(3, bad_user, &o), PARSE_EXIT_USAGE);
         CHECK_EQ(options_parse(2, extra, &o), PARSE_EXIT_USAGE);
+}
+
+TEST(limit_options_fill_the_parameters) {
+        Options o;
+        char *limits[] = { "steve", "-l", "3.5", "--min-jobs", "0", "--min-memory-avail", "2G",
+                           "--cpu-pressure", "40", "--memory-pressure", "12.5", "-p", "4",
+                           "--load-recheck-timeout", "0.25", NULL };
+        char *bad_load[] = { "steve", "-l", "nan", NULL };
+        char *bad_pressure[] = { "steve", "--cpu-pressure", "101", NULL };
+        char *bad_size[] = { "steve", "--min-memory-avail", "12X", NULL };
+
+        CHECK_EQ(options_parse(15, limits, &o), PARSE_RUN);
+        CHECK(o.params.load_average == 3.5);
+        CHECK_EQ(o.params.min_jobs, 0);
+        CHECK_EQ(o.params.min_memory_avail, UINT64_C(2) << 30);
+        CHECK(o.params.cpu_pressure == 40 && o.params.memory_pressure == 12.5);
+        CHECK_EQ(o.params.per_process_limit, 4);
+        CHECK_EQ(o.params.load_recheck_timeout, 250000);
+        CHECK_EQ(options_parse(3, bad_load, &o), PARSE_EXIT_USAGE);
+        CHECK_EQ(options_parse(3, bad_pressure, &o), PARSE_EXIT_USAGE);
+        CHECK_EQ(options_parse(3, bad_size, &o), PARSE_EXIT_USAGE);
 }
 
 int main(void) {

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "params.h"
+#include "parse.h"
+#include "util.h"
+
+int parse_jobs(const char *s, uint32_t *ret) {
+        unsigned long v;
+        char *end;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno != 0 || *end != '\0')
+                return -EINVAL;
+        if (v < 1 || v > JOBS_MAX)
+                return -ERANGE;
+        *ret = (uint32_t) v;
+        return 0;
+}
+
+int parse_mode(const char *s, mode_t *ret) {
+        unsigned long v;
+        char *end;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 8);
+        if (errno != 0 || *end != '\0' || v > 0777)
+                return -EINVAL;
+        *ret = (mode_t) v;
+        return 0;
+}
+
+int parse_seconds(const char *s, uint64_t *ret_usec) {
+        double v;
+        char *end;
+
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 || v > 3600)
+                return -EINVAL;
+        *ret_usec = (uint64_t) (v * (double) USEC_PER_SEC);
+        return *ret_usec > 0 ? 0 : -EINVAL;
+}
+
+int parse_dev_name(const char *s) {
+        /* It becomes /dev/NAME: no directories, nothing hidden, a sane length. */
+        if (!s || !*s || strlen(s) > 64 || *s == '.' || strchr(s, '/'))
+                return -EINVAL;
+        for (const char *p = s; *p; p++)
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                      (*p >= '0' && *p <= '9') || strchr("._-", *p)))
+                        return -EINVAL;
+        return 0;
+}
+
+int parse_count(const char *s, uint32_t *ret) {
+        if (s && strcmp(s, "0") == 0) {
+                *ret = 0;
+                return 0;
+        }
+        return parse_jobs(s, ret);
+}
+
+int parse_number(const char *s, double max, double *ret) {
+        double v;
+        char *end;
+
+        if (!s || !*s)
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || *end != '\0' || !isfinite(v))
+                return -EINVAL;
+        if (v < 0 || v > max)
+                return -ERANGE;
+        *ret = v;
+        return 0;
+}
+
+int parse_size(const char *s, uint64_t *ret_bytes) {
+        static const char units[] = "KMGT";
+        double v, factor = 1024.0 * 1024.0;     /* a plain number is MiB */
+        const char *u;
+        char *end;
+
+        if (!s || !*s || *s == '-' || *s == '+')
+                return -EINVAL;
+        errno = 0;
+        v = strtod(s, &end);
+        if (errno != 0 || end == s || !isfinite(v) || v < 0)
+                return -EINVAL;
+        if (*end != '\0') {
+                u = strchr(units, *end);
+                if (!u || !*u || (end[1] != '\0' && strcmp(end + 1, "iB") != 0 && strcmp(end + 1, "B") != 0))
+                        return -EINVAL;
+                factor = 1024.0;
+                for (const char *k = units; k < u; k++)
+                        factor *= 1024.0;
+        }
+        if (v * factor >= 18446744073709551615.0)
+                return -ERANGE;
+        *ret_bytes = (uint64_t) (v * factor);
+        return 0;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <math.h>
+
+#include "params.h"
+#include "parse.h"
+#include "sysload.h"
+#include "test.h"
+
+TEST(jobs_accepts_plain_positive_numbers_only) {
+        uint32_t j = 0;
+        CHECK_EQ(parse_jobs("12", &j), 0);
+        CHECK_EQ(j, 12);
+        CHECK_EQ(parse_jobs("65536", &j), 0);
+        CHECK_EQ(parse_jobs("0", &j), -ERANGE);
+        CHECK_EQ(parse_jobs("65537", &j), -ERANGE);
+        CHECK_EQ(parse_jobs("-1", &j), -EINVAL);
+        CHECK_EQ(parse_jobs("+3", &j), -EINVAL);
+        CHECK_EQ(parse_jobs("x", &j), -EINVAL);
+        CHECK_EQ(parse_jobs("4x", &j), -EINVAL);
+        CHECK_EQ(parse_jobs("", &j), -EINVAL);
+        CHECK_EQ(parse_jobs("99999999999999999999999", &j), -EINVAL);
+        CHECK_EQ(j, 65536);
+}
+
+TEST(mode_is_octal_up_to_0777) {
+        mode_t m = 0;
+        CHECK_EQ(parse_mode("0660", &m), 0);
+        CHECK_EQ(m, 0660);
+        CHECK_EQ(parse_mode("666", &m), 0);
+        CHECK_EQ(m, 0666);
+        CHECK_EQ(parse_mode("1777", &m), -EINVAL);
+        CHECK_EQ(parse_mode("0689", &m), -EINVAL);
+        CHECK_EQ(parse_mode("rw", &m), -EINVAL);
+        CHECK_EQ(parse_mode("-1", &m), -EINVAL);
+}
+
+TEST(seconds_are_positive_and_finite) {
+        uint64_t u = 0;
+        CHECK_EQ(parse_seconds("0.5", &u), 0);
+        CHECK_EQ(u, 500000);
+        CHECK_EQ(parse_seconds("2", &u), 0);
+        CHECK_EQ(u, 2000000);
+        CHECK_EQ(parse_seconds("0", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("-1", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("nan", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("inf", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("1e-9", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("1s", &u), -EINVAL);
+}
+
+TEST(dev_name_stays_inside_dev) {
+        CHECK_EQ(parse_dev_name("steve"), 0);
+        CHECK_EQ(parse_dev_name("steve.test-1"), 0);
+        CHECK_EQ(parse_dev_name("../etc/x"), -EINVAL);
+        CHECK_EQ(parse_dev_name("a/b"), -EINVAL);
+        CHECK_EQ(parse_dev_name(".hidden"), -EINVAL);
+        CHECK_EQ(parse_dev_name(""), -EINVAL);
+        CHECK_EQ(parse_dev_name("a b"), -EINVAL);
+}
+
+TEST(sizes_have_binary_units_and_default_to_mib) {
+        uint64_t b = 0;
+        CHECK_EQ(parse_size("512M", &b), 0);
+        CHECK_EQ(b, UINT64_C(512) << 20);
+        CHECK_EQ(parse_size("8G", &b), 0);
+        CHECK_EQ(b, UINT64_C(8) << 30);
+        CHECK_EQ(parse_size("1.5G", &b), 0);
+        CHECK_EQ(b, UINT64_C(3) << 29);
+        CHECK_EQ(parse_size("100", &b), 0);
+        CHECK_EQ(b, UINT64_C(100) << 20);
+        CHECK_EQ(parse_size("4KiB", &b), 0);
+        CHECK_EQ(b, 4096);
+        CHECK_EQ(parse_size("0", &b), 0);
+        CHECK_EQ(b, 0);
+        CHECK_EQ(parse_size("12X", &b), -EINVAL);
+        CHECK_EQ(parse_size("-1G", &b), -EINVAL);
+        CHECK_EQ(parse_size("G", &b), -EINVAL);
+        CHECK_EQ(parse_size("1GG", &b), -EINVAL);
+        CHECK_EQ(parse_size("99999999999T", &b), -ERANGE);
+}
+
+TEST(numbers_are_finite_and_in_range) {
+        double d = 0;
+        CHECK_EQ(parse_number("2.5", 100, &d), 0);
+        CHECK(d == 2.5);
+        CHECK_EQ(parse_number("101", 100, &d), -ERANGE);
+        CHECK_EQ(parse_number("-1", 100, &d), -ERANGE);
+        CHECK_EQ(parse_number("nan", 100, &d), -EINVAL);
+        CHECK_EQ(parse_number("inf", 100, &d), -EINVAL);
+        CHECK_EQ(parse_number("1,5", 100, &d), -EINVAL);
+}
+
+TEST(proc_files_parse) {
+        double d = 0;
+        uint64_t b = 0;
+        CHECK_EQ(sysload_parse_loadavg("3.25 2.00 1.00 2/300 12345\n", &d), 0);
+        CHECK(d == 3.25);
+        CHECK_EQ(sysload_parse_loadavg("garbage", &d), -EBADMSG);
+        CHECK_EQ(sysload_parse_meminfo("MemTotal: 100 kB\nMemFree: 5 kB\nMemAvailable:   2048 kB\n", &b), 0);
+        CHECK_EQ(b, 2048 * 1024);
+        CHECK_EQ(sysload_parse_meminfo("MemTotal: 100 kB\n", &b), -EBADMSG);
+        CHECK_EQ(sysload_parse_pressure("some avg10=12.50 avg60=1.00 avg300=0.00 total=1\n"
+                                        "full avg10=0.00 avg60=0.00 avg300=0.00 total=0\n", &d), 0);
+        CHECK(d == 12.5);
+        CHECK_EQ(sysload_parse_pressure("full avg10=1.00", &d), -EBADMSG);
+}
+
+TEST(limits_compare_as_documented) {
+        Params p = { .jobs = 1, .load_average = 4, .min_memory_avail = 1000, .cpu_pressure = 50 };
+        SysLoad calm = { .load1 = 3.99, .mem_available = 1000, .cpu_some_avg10 = 49.9 };
+        SysLoad loaded = calm, short_of_memory = calm, pressed = calm;
+        loaded.load1 = 4;
+        short_of_memory.mem_available = 999;
+        pressed.cpu_some_avg10 = 50;
+        CHECK(sysload_over_limit(&p, &calm) == NULL);
+        CHECK(sysload_over_limit(&p, &loaded) != NULL);
+        CHECK(sysload_over_limit(&p, &short_of_memory) != NULL);
+        CHECK(sysload_over_limit(&p, &pressed) != NULL);
+}
+
+TEST(params_refuse_nonsense) {
+        Params ok = { .jobs = 4, .min_jobs = 1, .load_recheck_timeout = 500000, .reservation_timeout = 500000 };
+        Params p;
+        CHECK(params_invalid(&ok) == NULL);
+        p = ok; p.jobs = 0;                     CHECK(params_invalid(&p) != NULL);
+        p = ok; p.jobs = 65537;                 CHECK(params_invalid(&p) != NULL);
+        p = ok; p.load_average = NAN;           CHECK(params_invalid(&p) != NULL);
+        p = ok; p.load_average = -1;            CHECK(params_invalid(&p) != NULL);
+        p = ok; p.cpu_pressure = 100.5;         CHECK(params_invalid(&p) != NULL);
+        p = ok; p.memory_pressure = INFINITY;   CHECK(params_invalid(&p) != NULL);
+        p = ok; p.load_recheck_timeout = 0;     CHECK(params_invalid(&p) != NULL);
+        p = ok; p.per_process_limit = 70000;    CHECK(params_invalid(&p) != NULL);
+        p = ok; p.min_jobs = 0; p.per_process_limit = 2; p.paused = true;
+        CHECK(params_invalid(&p) == NULL);
+}
+
+int main(void) {
+        return test_run_all();
+}
