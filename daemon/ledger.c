@@ -221,7 +221,14 @@ int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
         if (n == 0)
                 return 0;
 
-        if ((uint64_t) (p->held > 0 ? p->held : 0) >= n) {
+        uint64_t held = p->held > 0 ? (uint64_t) p->held : 0;
+
+        if (held < n && held + p->reclaimed >= n) {
+                /* The rest was reclaimed already: take it, change nothing else. */
+                p->reclaimed -= n - held;
+                n = held;
+        }
+        if (held >= n) {
                 return_jobs(p, n);
                 p->held -= (int64_t) n;
         } else if (n == 1 && p->held == 0 && !p->ever_acquired && !p->returned_implicit) {
@@ -237,6 +244,21 @@ int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
         unpark(l, p);
         serve_waiters(l, now);
         return 0;
+}
+
+uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
+        uint64_t n = p->held > 0 ? (uint64_t) p->held : 0;
+
+        if (n == 0)
+                return 0;
+        return_jobs(p, n);
+        p->held = 0;
+        p->reclaimed += n;
+        l->held -= (int64_t) n;
+        l->available += (int64_t) n;
+        unpark(l, p);
+        serve_waiters(l, now);
+        return n;
 }
 
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {

@@ -61,6 +61,7 @@ struct LedgerProcess {
         int64_t held;                   /* -1 while it owes its implicit slot */
         bool ever_acquired;
         bool returned_implicit;
+        uint64_t reclaimed;             /* taken back by an admin; returns of them are absorbed */
         unsigned n_read_waiters;
 
         LedgerJob *jobs;                /* one per held token, oldest first */
@@ -121,6 +122,10 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
 int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
 void ledger_cancel(Ledger *l, LedgerWaiter *w);
 int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now);
+
+/* An admin takes back everything p holds (a stuck build); returns p makes of
+ * those tokens later are accepted and absorbed. The number taken. */
+uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now);
 
 /* Reservations whose deadline passed go back to the pool. */
 void ledger_expire_reservations(Ledger *l, uint64_t now);

@@ -9,6 +9,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "bus.h"
 #include "log.h"
 #include "options.h"
 #include "server.h"
@@ -21,8 +22,10 @@
 typedef struct Daemon {
         const Options *options;
         sd_event *event;
+        Auth *auth;
         Server *server;
         Transport *transport;
+        Bus *bus;
 } Daemon;
 
 static void on_ready(const char *where, void *userdata) {
@@ -121,7 +124,12 @@ static int run(const Options *o) {
                 log_error_errno(r, "Failed to create the event loop: %m");
                 goto finish;
         }
-        r = server_new(d.event, &o->params, proc, &d.server);
+        r = auth_new(d.event, &d.auth);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up authorization: %m");
+                goto finish;
+        }
+        r = server_new(d.event, &o->params, proc, d.auth, &d.server);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up the jobserver: %m");
                 goto finish;
@@ -135,12 +143,20 @@ static int run(const Options *o) {
                 goto finish;
         if (o->user && drop_privileges(o->user) < 0)
                 goto finish;
+        /* After dropping privileges: the bus sees the user steve runs as. */
+        r = bus_new(d.event, d.server, d.auth, o->bus, transport_where(d.transport), &d.bus);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up D-Bus: %m");
+                goto finish;
+        }
 
         r = sd_event_loop(d.event);
         status = r < 0 ? 1 : r;
 finish:
+        d.bus = bus_free(d.bus);
         d.transport = transport_free(d.transport);
         d.server = server_free(d.server);
+        d.auth = auth_free(d.auth);
         sd_event_unref(d.event);
         return status;
 }

@@ -15,6 +15,17 @@
 #include "util.h"
 
 
+int bus_kind_from_string(const char *s, BusKind *ret) {
+        static const char *const names[] = { [BUS_NONE] = "none", [BUS_SYSTEM] = "system", [BUS_SESSION] = "session" };
+
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(s, names[i]) == 0) {
+                        *ret = (BusKind) i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 static void help(void) {
         printf("Usage: steve [OPTIONS]\n"
                "\n"
@@ -47,6 +58,8 @@ static void help(void) {
                "      --load-recheck-timeout=SEC  how often to look again while a limit holds\n"
                "                             a waiter back (default: 0.5; no timer otherwise)\n"
                "  -p, --per-process-limit=N  no process holds more than N tokens (0: none)\n"
+               "      --bus=BUS              publish org.steve.Jobserver on the system bus, the\n"
+               "                             session bus, or none (default: system)\n"
                "  -v, --verbose              log clients coming and going\n"
                "  -d, --debug                log every request\n"
                "  -h, --help                 show this help\n"
@@ -118,6 +131,7 @@ enum {
         ARG_MIN_MEMORY_AVAIL,
         ARG_CPU_PRESSURE,
         ARG_MEMORY_PRESSURE,
+        ARG_BUS,
 };
 
 static const struct option long_options[] = {
@@ -137,6 +151,7 @@ static const struct option long_options[] = {
         { "cpu-pressure",    required_argument, NULL, ARG_CPU_PRESSURE },
         { "memory-pressure", required_argument, NULL, ARG_MEMORY_PRESSURE },
         { "per-process-limit", required_argument, NULL, 'p' },
+        { "bus",             required_argument, NULL, ARG_BUS },
         { "verbose",         no_argument,       NULL, 'v' },
         { "debug",           no_argument,       NULL, 'd' },
         { "help",            no_argument,       NULL, 'h' },
@@ -189,6 +204,9 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o) {
         case ARG_PATH:
                 o->path = arg;
                 return PARSE_RUN;
+        case ARG_BUS:
+                return bus_kind_from_string(arg, &o->bus) < 0
+                        ? usage_error("invalid bus", arg, " (system, session or none)") : PARSE_RUN;
         case ARG_FALLBACK_PATH:
                 o->fallback_path = arg;
                 return PARSE_RUN;
@@ -240,6 +258,7 @@ ParseOutcome options_parse(int argc, char *argv[], Options *ret) {
                 .dev_name = "steve",
                 .node_mode = 0660,
                 .log_level = LOG_LEVEL_NOTICE,
+                .bus = BUS_SYSTEM,
         };
         ParseOutcome outcome;
         int c;

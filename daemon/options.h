@@ -8,6 +8,14 @@
 #include "log.h"
 #include "params.h"
 
+typedef enum BusKind {
+        BUS_NONE,
+        BUS_SYSTEM,
+        BUS_SESSION,
+} BusKind;
+
+int bus_kind_from_string(const char *s, BusKind *ret);
+
 typedef struct Options {
         Params params;
         const char *dev_name;
@@ -19,6 +27,7 @@ typedef struct Options {
         mode_t node_mode;
         bool node_uid_set, node_gid_set;
         LogLevel log_level;
+        BusKind bus;
 } Options;
 
 typedef enum ParseOutcome {

@@ -47,10 +47,32 @@ struct PendingRead {
         TAILQ_ENTRY(PendingRead) link;          /* in client->reads or server->interrupted */
 };
 
+typedef union IoctlValue {
+        uint32_t u32;
+        uint64_t u64;
+        int64_t i64;
+        double d;
+} IoctlValue;
+
+/* An ioctl setter waiting for its authorization. */
+typedef struct PendingSet {
+        Server *server;
+        fuse_req_t req;
+        unsigned cmd;
+        IoctlValue value;
+        pid_t pid;
+        AuthRequest *auth;
+        TAILQ_ENTRY(PendingSet) link;
+} PendingSet;
+
 struct Server {
         sd_event *event;
         Ledger ledger;
         Params params;
+        Auth *auth;
+        TAILQ_HEAD(, PendingSet) pending_sets;
+        void (*observer)(void *userdata);
+        void *observer_data;
         char *proc;
         uint64_t load_read_at;          /* when sysload was last read; 0: never */
         const char *over_limit;         /* the limit last found exceeded, for the log */
@@ -168,6 +190,8 @@ static void server_rearm(Server *s) {
         set_timer(s->reservation_timer, ledger_next_deadline(&s->ledger));
         set_timer(s->recheck_timer, ledger_held_back_by_throttle(&s->ledger)
                                     ? now_usec(s) + s->params.load_recheck_timeout : UINT64_MAX);
+        if (s->observer)
+                s->observer(s->observer_data);
 }
 
 static int on_recheck_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -341,7 +365,7 @@ static LedgerLimits ledger_limits(const Params *p) {
         };
 }
 
-int server_new(sd_event *event, const Params *params, const char *proc, Server **ret) {
+int server_new(sd_event *event, const Params *params, const char *proc, Auth *auth, Server **ret) {
         LedgerLimits limits = ledger_limits(params);
         Server *s;
         int r;
@@ -351,7 +375,9 @@ int server_new(sd_event *event, const Params *params, const char *proc, Server *
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->params = *params;
+        s->auth = auth;
         TAILQ_INIT(&s->interrupted);
+        TAILQ_INIT(&s->pending_sets);
         ledger_init(&s->ledger, params->jobs, params->reservation_timeout, &ledger_callbacks, s);
         ledger_set_limits(&s->ledger, &limits, 0);
         s->proc = strdup(proc);
@@ -408,6 +434,64 @@ const Params *server_params(const Server *s) {
         return &s->params;
 }
 
+void server_stats(const Server *s, ServerStats *ret) {
+        *ret = (ServerStats) {
+                .available = s->ledger.available,
+                .held = s->ledger.held,
+                .reserved = s->ledger.reserved,
+                .waiters = s->ledger.n_waiters + s->ledger.n_parked,
+                .processes = s->ledger.n_processes,
+        };
+}
+
+int server_foreach_holder(Server *s, ServerHolderFn fn, void *userdata) {
+        LedgerProcess *p;
+        int r;
+
+        TAILQ_FOREACH(p, &s->ledger.processes, process_link)
+                if (p->held > 0 && (r = fn(p->pid, p->held, p->jobs, p->n_jobs, userdata)) < 0)
+                        return r;
+        return 0;
+}
+
+int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata) {
+        const LedgerProcess *p;
+        const LedgerWaiter *w;
+        int r;
+
+        TAILQ_FOREACH(w, &s->ledger.waiters, queue_link)
+                if ((r = fn(w->process->pid, w->kind, w->since, userdata)) < 0)
+                        return r;
+        TAILQ_FOREACH(p, &s->ledger.processes, process_link)
+                TAILQ_FOREACH(w, &p->parked, queue_link)
+                        if ((r = fn(p->pid, w->kind, w->since, userdata)) < 0)
+                                return r;
+        return 0;
+}
+
+int server_reclaim(Server *s, pid_t pid, uint64_t *ret) {
+        Client *c = client_find(s, pid);
+
+        if (!c)
+                return -ESRCH;
+        *ret = ledger_reclaim(&s->ledger, &c->ledger, now_usec(s));
+        log_notice("took back %" PRIu64 " token(s) from pid %d", *ret, (int) pid);
+        server_rearm(s);
+        return 0;
+}
+
+uint64_t server_realtime_of(Server *s, uint64_t monotonic) {
+        uint64_t mono_now = now_usec(s), real_now = 0;
+
+        (void) sd_event_now(s->event, CLOCK_REALTIME, &real_now);
+        return real_now - (mono_now - monotonic);
+}
+
+void server_set_observer(Server *s, void (*observer)(void *userdata), void *userdata) {
+        s->observer = observer;
+        s->observer_data = userdata;
+}
+
 int server_set_params(Server *s, const Params *p, const char **error) {
         LedgerLimits limits = ledger_limits(p);
         uint64_t now = now_usec(s);
@@ -431,6 +515,14 @@ void server_shutdown(Server *s) {
         LedgerProcess *p;
 
         s->shutting_down = true;
+        while (!TAILQ_EMPTY(&s->pending_sets)) {
+                PendingSet *ps = TAILQ_FIRST(&s->pending_sets);
+
+                TAILQ_REMOVE(&s->pending_sets, ps, link);
+                auth_cancel(ps->auth);
+                (void) fuse_reply_err(ps->req, EIO);
+                free(ps);
+        }
         TAILQ_FOREACH(p, &s->ledger.processes, process_link) {
                 Client *c = container_of(p, Client, ledger);
                 PendingRead *pr;
@@ -465,27 +557,30 @@ static void report_process(Server *s, const Client *c, uint64_t now) {
                    cmdline ? cmdline : "?", len ? "; " : "", jobs);
 }
 
+static int report_waiter(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata) {
+        _cleanup_free_ char *cmdline = NULL;
+        uint64_t now = *(uint64_t *) userdata;
+        char d[32];
+
+        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
+        format_duration(d, sizeof d, now - since);
+        log_notice("  pid %d waits (%s) for %s: %s", (int) pid, kind == LEDGER_WAIT_READ ? "read" : "poll", d,
+                   cmdline ? cmdline : "?");
+        return 0;
+}
+
 void server_report(Server *s) {
         const Ledger *l = &s->ledger;
         const LedgerProcess *p;
-        const LedgerWaiter *w;
         uint64_t now = now_usec(s);
-        char d[32];
 
         log_notice("%" PRIi64 "/%" PRIu32 " tokens available, %" PRIi64 " held, %" PRIu32
                    " reserved, %zu processes, %zu waiting",
-                   l->available, l->jobs, l->held, l->reserved, l->n_processes, l->n_waiters);
+                   l->available, l->jobs, l->held, l->reserved, l->n_processes, l->n_waiters + l->n_parked);
         TAILQ_FOREACH(p, &l->processes, process_link)
                 if (p->held != 0 || p->reserved)
                         report_process(s, container_of(p, Client, ledger), now);
-        TAILQ_FOREACH(w, &l->waiters, queue_link) {
-                _cleanup_free_ char *cmdline = NULL;
-
-                (void) proc_cmdline(w->process->pid, CMDLINE_MAX, &cmdline);
-                format_duration(d, sizeof d, now - w->since);
-                log_notice("  pid %d waits (%s) for %s: %s", (int) w->process->pid,
-                           w->kind == LEDGER_WAIT_READ ? "read" : "poll", d, cmdline ? cmdline : "?");
-        }
+        (void) server_foreach_waiter(s, report_waiter, &now);
 }
 
 void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
@@ -629,17 +724,6 @@ static bool ioctl_have_buffers(fuse_req_t req, unsigned cmd, void *arg, unsigned
         return false;
 }
 
-/* Who may change the pool. polkit will decide here; until then only root. */
-static bool may_configure(fuse_req_t req) {
-        return fuse_req_ctx(req)->uid == 0;
-}
-
-typedef union IoctlValue {
-        uint32_t u32;
-        uint64_t u64;
-        int64_t i64;
-        double d;
-} IoctlValue;
 
 static bool ioctl_get(const Server *s, unsigned cmd, IoctlValue *v) {
         const Params *p = &s->params;
@@ -687,35 +771,69 @@ static bool ioctl_apply(unsigned cmd, const IoctlValue *v, Params *p) {
         return true;
 }
 
+/* Applies v to the parameters as they are now; an errno for the caller. */
+static int ioctl_commit(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid) {
+        Params p = s->params;
+        const char *error = NULL;
+
+        if (!ioctl_apply(cmd, v, &p) || server_set_params(s, &p, &error) < 0) {
+                log_info("pid %d: ioctl 0x%x refused: %s", (int) pid, cmd, error ? error : "invalid value");
+                return EINVAL;
+        }
+        log_info("pid %d changed parameters with ioctl 0x%x", (int) pid, cmd);
+        return 0;
+}
+
+static void on_set_authorized(bool allowed, void *userdata) {
+        PendingSet *ps = userdata;
+        Server *s = ps->server;
+        int error = allowed ? ioctl_commit(s, ps->cmd, &ps->value, ps->pid) : EPERM;
+
+        TAILQ_REMOVE(&s->pending_sets, ps, link);
+        if (error)
+                (void) fuse_reply_err(ps->req, error);
+        else
+                (void) fuse_reply_ioctl(ps->req, 0, NULL, 0);
+        free(ps);
+        server_rearm(s);
+}
+
 static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
         const struct fuse_ctx *ctx = fuse_req_ctx(req);
-        IoctlValue v = {};
         Params p = s->params;
-        const char *error;
+        PendingSet *ps;
+        IoctlValue v = {};
+        AuthSubject subject = { .uid = ctx->uid, .pid = ctx->pid };
+        pid_t tgid;
+        int r;
 
         memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
         if (!ioctl_apply(cmd, &(IoctlValue) {}, &p)) {
                 (void) fuse_reply_err(req, ENOTTY);
                 return;
         }
-        if (!may_configure(req)) {
-                log_info("pid %d (uid %u) may not change parameters: ioctl 0x%x refused",
-                         (int) ctx->pid, (unsigned) ctx->uid, cmd);
-                (void) fuse_reply_err(req, EPERM);
-                return;
-        }
+        /* Nonsense is refused before anyone is asked. */
         p = s->params;
-        if (!ioctl_apply(cmd, &v, &p)) {
+        if (!ioctl_apply(cmd, &v, &p) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }
-        if (server_set_params(s, &p, &error) < 0) {
-                log_info("pid %d: ioctl 0x%x refused: %s", (int) ctx->pid, cmd, error);
-                (void) fuse_reply_err(req, EINVAL);
+        if (proc_tgid_of(ctx->pid, &tgid) >= 0)
+                subject.pid = tgid;
+        ps = calloc(1, sizeof *ps);
+        if (!ps) {
+                (void) fuse_reply_err(req, ENOMEM);
                 return;
         }
-        log_info("pid %d (uid %u) changed parameters with ioctl 0x%x", (int) ctx->pid, (unsigned) ctx->uid, cmd);
-        (void) fuse_reply_ioctl(req, 0, NULL, 0);
+        *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
+        TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
+        r = auth_check(s->auth, cmd == STEVE_IOC_SET_PAUSED ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
+                       on_set_authorized, ps, &ps->auth);
+        if (r < 0) {
+                TAILQ_REMOVE(&s->pending_sets, ps, link);
+                free(ps);
+                (void) fuse_reply_err(req, -r);
+        }
 }
 
 static void ioctl_fionread(Server *s, fuse_req_t req) {

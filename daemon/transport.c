@@ -352,6 +352,10 @@ int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
         return 0;
 }
 
+const char *transport_where(const Transport *t) {
+        return t->where;
+}
+
 Transport *transport_free(Transport *t) {
         if (!t)
                 return NULL;

@@ -29,3 +29,5 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
 int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
                        TransportReady ready, void *userdata, Transport **ret);
 Transport *transport_free(Transport *t);
+/* Where clients connect: /dev/NAME or the FUSE node's path. */
+const char *transport_where(const Transport *t);

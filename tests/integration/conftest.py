@@ -75,6 +75,9 @@ class Steve:
             name = f"steve-test-{os.getpid()}-{next(Steve.counter)}"
             self.path = pathlib.Path("/dev") / name
             where = ["--dev-name", name]
+        # Tests that want a bus ask for one (system_bus); others must not touch the machine's.
+        if not any(a.startswith("--bus") for a in args):
+            args = [*args, "--bus=none"]
         self.argv = [str(STEVE), "-j", str(jobs), *where, *args]
         self.proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else dict(os.environ, **env))
@@ -311,3 +314,76 @@ def real_tool(env_name, description):
     if REQUIRE_REAL_CLIENTS:
         pytest.fail(message)
     pytest.skip(message)
+
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={socket}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+  </policy>
+  <include>{policy}</include>
+</busconfig>
+"""
+
+
+class PrivateBus:
+    """A dbus-daemon configured like the system bus, with steve's policy file,
+    on a socket of its own."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.socket = directory / "system_bus_socket"
+        self.address = f"unix:path={self.socket}"
+        self.config = directory / "bus.conf"
+        self.config.write_text(BUS_CONFIG.format(socket=self.socket,
+                                                 policy=ROOT / "dbus" / "org.steve.Jobserver.conf"))
+        self.proc = None
+        self.start()
+
+    def start(self):
+        if self.socket.exists():
+            self.socket.unlink()
+        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={self.config}"])
+        wait_until(self.socket.exists, what="dbus-daemon's socket")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    @property
+    def env(self):
+        return {"DBUS_SYSTEM_BUS_ADDRESS": self.address}
+
+    def busctl(self, *args, user=None, check=True):
+        argv = ["busctl", f"--address={self.address}", *map(str, args)]
+        if user:
+            pw = pwd.getpwnam(user)
+            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        if check:
+            assert r.returncode == 0, f"{argv}: {r.stderr}"
+        return r
+
+
+@pytest.fixture
+def system_bus(node_dir):
+    bus = PrivateBus(node_dir)
+    yield bus
+    bus.stop()

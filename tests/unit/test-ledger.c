@@ -403,6 +403,31 @@ TEST(shrinking_takes_nothing_back_and_growing_serves_waiters) {
         CHECK_EQ(l.available, 2);
 }
 
+TEST(reclaim_returns_holdings_and_absorbs_later_returns) {
+        Ledger l; Events e; LedgerProcess a, b;
+        LedgerWaiter wb = {};
+        setup(&l, &e, 2);
+        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(&l, &b, 2);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_reclaim(&l, &a, 1), 2);
+        CHECK(e.n == 1 && e.order[0] == &wb);
+        CHECK_EQ(a.held, 0);
+        CHECK_EQ(l.available, 1);
+        /* a's make returns its tokens later: accepted, the pool unchanged */
+        CHECK_EQ(ledger_release(&l, &a, 1, 2), 0);
+        CHECK_EQ(ledger_release(&l, &a, 1, 2), 0);
+        CHECK_EQ(l.available, 1);
+        CHECK_EQ(ledger_release(&l, &a, 1, 2), LEDGER_NOT_HELD);
+        CHECK_EQ(ledger_reclaim(&l, &a, 3), 0);
+        CHECK(ledger_consistent(&l));
+        ledger_process_exit(&l, &a, 0);
+        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(l.available, 2);
+}
+
 int main(void) {
         return test_run_all();
 }

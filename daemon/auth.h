@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * Who may change the pool. Every door (ioctl setters, D-Bus setters and
+ * methods) asks here and gets its answer later, on the event loop, so that
+ * nothing on the token path ever waits for it.
+ */
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <systemd/sd-event.h>
+
+typedef struct Auth Auth;
+typedef struct AuthRequest AuthRequest;
+
+typedef enum AuthAction {
+        AUTH_CONFIGURE,         /* org.steve.Jobserver.configure: any parameter */
+        AUTH_MANAGE,            /* org.steve.Jobserver.manage: reclaim, pause, resume */
+} AuthAction;
+
+typedef struct AuthSubject {
+        uid_t uid;
+        pid_t pid;
+        const char *bus_name;   /* set for D-Bus callers */
+} AuthSubject;
+
+typedef void (*AuthCallback)(bool allowed, void *userdata);
+
+int auth_new(sd_event *event, Auth **ret);
+Auth *auth_free(Auth *a);
+
+const char *auth_action_id(AuthAction action);
+
+/* The callback runs once, from the event loop, unless the request is cancelled. */
+int auth_check(Auth *a, AuthAction action, const AuthSubject *subject, bool interactive,
+               AuthCallback callback, void *userdata, AuthRequest **ret);
+void auth_cancel(AuthRequest *r);

@@ -1,0 +1,597 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <systemd/sd-bus.h>
+
+#include "config.h"
+#include "bus.h"
+#include "log.h"
+#include "proc.h"
+#include "util.h"
+
+#define BUS_NAME "org.steve.Jobserver"
+#define OBJECT_PATH "/org/steve/Jobserver"
+#define INTERFACE "org.steve.Jobserver"
+#define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
+/* Counters change thousands of times a second in a busy build; monitors see
+ * them at most this often, and the final state within this long. */
+#define EMIT_INTERVAL (USEC_PER_SEC / 4)
+#define RECONNECT_MIN (USEC_PER_SEC)
+#define RECONNECT_MAX (60 * USEC_PER_SEC)
+#define CMDLINE_MAX 1024
+
+/* What monitors last saw. */
+typedef struct Snapshot {
+        Params params;
+        uint32_t available, held, waiters;
+} Snapshot;
+
+/* A D-Bus call waiting for its authorization. */
+typedef struct PendingCall {
+        Bus *bus;
+        sd_bus_message *message;
+        AuthRequest *auth;
+        Params candidate;               /* Set: the parameters to apply */
+        const char *property;
+        uint32_t pid;                   /* ReclaimTokens */
+        TAILQ_ENTRY(PendingCall) link;
+} PendingCall;
+
+struct Bus {
+        sd_event *event;
+        Server *server;
+        Auth *auth;
+        BusKind kind;
+        char *where;
+        sd_bus *bus;
+        sd_event_source *emit_timer, *reconnect_timer;
+        uint64_t reconnect_delay;
+        Snapshot emitted;
+        TAILQ_HEAD(, PendingCall) pending;
+};
+
+static uint32_t clamp_u32(int64_t v) {
+        return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
+}
+
+static void take_snapshot(Bus *b, Snapshot *ret) {
+        ServerStats st;
+
+        server_stats(b->server, &st);
+        *ret = (Snapshot) {
+                .params = *server_params(b->server),
+                .available = clamp_u32(st.available),
+                .held = clamp_u32(st.held),
+                .waiters = clamp_u32((int64_t) st.waiters),
+        };
+}
+
+/* Properties: one getter for all, by name. */
+
+static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Bus *b = userdata;
+        Snapshot now;
+        const Params *p = &now.params;
+
+        take_snapshot(b, &now);
+        if (strcmp(property, "Jobs") == 0)
+                return sd_bus_message_append(reply, "u", p->jobs);
+        if (strcmp(property, "MinJobs") == 0)
+                return sd_bus_message_append(reply, "u", p->min_jobs);
+        if (strcmp(property, "LoadAverage") == 0)
+                return sd_bus_message_append(reply, "d", p->load_average);
+        if (strcmp(property, "LoadRecheckTimeout") == 0)
+                return sd_bus_message_append(reply, "d", (double) p->load_recheck_timeout / USEC_PER_SEC);
+        if (strcmp(property, "MinMemoryAvail") == 0)
+                return sd_bus_message_append(reply, "t", p->min_memory_avail);
+        if (strcmp(property, "CpuPressure") == 0)
+                return sd_bus_message_append(reply, "d", p->cpu_pressure);
+        if (strcmp(property, "MemoryPressure") == 0)
+                return sd_bus_message_append(reply, "d", p->memory_pressure);
+        if (strcmp(property, "PerProcessLimit") == 0)
+                return sd_bus_message_append(reply, "u", p->per_process_limit);
+        if (strcmp(property, "Paused") == 0)
+                return sd_bus_message_append(reply, "b", (int) p->paused);
+        if (strcmp(property, "TokensAvailable") == 0)
+                return sd_bus_message_append(reply, "u", now.available);
+        if (strcmp(property, "TokensHeld") == 0)
+                return sd_bus_message_append(reply, "u", now.held);
+        if (strcmp(property, "Waiters") == 0)
+                return sd_bus_message_append(reply, "u", now.waiters);
+        if (strcmp(property, "Path") == 0)
+                return sd_bus_message_append(reply, "s", b->where);
+        if (strcmp(property, "Version") == 0)
+                return sd_bus_message_append(reply, "s", STEVE_VERSION);
+        return sd_bus_error_setf(error, SD_BUS_ERROR_UNKNOWN_PROPERTY, "Unknown property %s", property);
+}
+
+/* Never reached: Set is answered by on_object_message(), which can wait for
+ * authorization. It exists so that introspection shows the access. */
+static int property_set(sd_bus *bus, const char *path, const char *interface, const char *property,
+                        sd_bus_message *value, void *userdata, sd_bus_error *error) {
+        return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Not through this path");
+}
+
+/* Reads a Set's variant into the candidate parameters. */
+static int read_property_value(sd_bus_message *m, const char *property, Params *p, sd_bus_error *error) {
+        const char *type = strcmp(property, "MinMemoryAvail") == 0 ? "t"
+                         : strcmp(property, "Paused") == 0 ? "b"
+                         : (strcmp(property, "Jobs") == 0 || strcmp(property, "MinJobs") == 0 ||
+                            strcmp(property, "PerProcessLimit") == 0) ? "u" : "d";
+        uint32_t u = 0;
+        uint64_t t = 0;
+        double d = 0;
+        int b = 0, r;
+
+        r = sd_bus_message_enter_container(m, 'v', type);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
+                                         property, type);
+        r = sd_bus_message_read_basic(m, type[0], type[0] == 'u' ? (void *) &u : type[0] == 't' ? (void *) &t
+                                                  : type[0] == 'b' ? (void *) &b : (void *) &d);
+        if (r < 0)
+                return r;
+        if (strcmp(property, "Jobs") == 0) p->jobs = u;
+        else if (strcmp(property, "MinJobs") == 0) p->min_jobs = u;
+        else if (strcmp(property, "PerProcessLimit") == 0) p->per_process_limit = u;
+        else if (strcmp(property, "MinMemoryAvail") == 0) p->min_memory_avail = t;
+        else if (strcmp(property, "Paused") == 0) p->paused = b;
+        else if (strcmp(property, "LoadAverage") == 0) p->load_average = d;
+        else if (strcmp(property, "CpuPressure") == 0) p->cpu_pressure = d;
+        else if (strcmp(property, "MemoryPressure") == 0) p->memory_pressure = d;
+        else if (strcmp(property, "LoadRecheckTimeout") == 0)
+                /* NaN and nonsense become 0, which validation refuses. */
+                p->load_recheck_timeout = d > 0 && d <= SECONDS_MAX ? (uint64_t) (d * USEC_PER_SEC) : 0;
+        return 0;
+}
+
+static bool writable(const char *property) {
+        static const char *const names[] = { "Jobs", "MinJobs", "LoadAverage", "LoadRecheckTimeout",
+                                             "MinMemoryAvail", "CpuPressure", "MemoryPressure",
+                                             "PerProcessLimit", "Paused" };
+        for (size_t i = 0; i < ELEMENTSOF(names); i++)
+                if (strcmp(property, names[i]) == 0)
+                        return true;
+        return false;
+}
+
+static void pending_free(PendingCall *pc) {
+        TAILQ_REMOVE(&pc->bus->pending, pc, link);
+        auth_cancel(pc->auth);
+        sd_bus_message_unref(pc->message);
+        free(pc);
+}
+
+static void reply_error(sd_bus_message *m, const char *name, const char *message) {
+        (void) sd_bus_reply_method_errorf(m, name, "%s", message);
+}
+
+/* Copies the one property that was set onto the parameters as they are now. */
+static void merge_property(const char *property, const Params *from, Params *to) {
+        if (strcmp(property, "Jobs") == 0) to->jobs = from->jobs;
+        else if (strcmp(property, "MinJobs") == 0) to->min_jobs = from->min_jobs;
+        else if (strcmp(property, "PerProcessLimit") == 0) to->per_process_limit = from->per_process_limit;
+        else if (strcmp(property, "MinMemoryAvail") == 0) to->min_memory_avail = from->min_memory_avail;
+        else if (strcmp(property, "Paused") == 0) to->paused = from->paused;
+        else if (strcmp(property, "LoadAverage") == 0) to->load_average = from->load_average;
+        else if (strcmp(property, "CpuPressure") == 0) to->cpu_pressure = from->cpu_pressure;
+        else if (strcmp(property, "MemoryPressure") == 0) to->memory_pressure = from->memory_pressure;
+        else if (strcmp(property, "LoadRecheckTimeout") == 0) to->load_recheck_timeout = from->load_recheck_timeout;
+}
+
+static void on_set_authorized(bool allowed, void *userdata) {
+        PendingCall *pc = userdata;
+        Params p = *server_params(pc->bus->server);
+        const char *error = NULL;
+
+        pc->auth = NULL;
+        if (!allowed)
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized to change the jobserver");
+        else {
+                merge_property(pc->property, &pc->candidate, &p);
+                if (server_set_params(pc->bus->server, &p, &error) < 0)
+                        reply_error(pc->message, SD_BUS_ERROR_INVALID_ARGS, error);
+                else
+                        (void) sd_bus_reply_method_return(pc->message, NULL);
+        }
+        pending_free(pc);
+}
+
+static int subject_of(sd_bus_message *m, AuthSubject *ret) {
+        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
+        uid_t uid;
+        pid_t pid = 0;
+        int r;
+
+        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
+        if (r >= 0)
+                r = sd_bus_creds_get_euid(creds, &uid);
+        if (r < 0)
+                return r;
+        (void) sd_bus_creds_get_pid(creds, &pid);
+        *ret = (AuthSubject) { .uid = uid, .pid = pid, .bus_name = sd_bus_message_get_sender(m) };
+        return 0;
+}
+
+/* Starts an authorization for m; on_done gets pc. Owns pc from here, also on failure. */
+static int authorize(Bus *b, sd_bus_message *m, AuthAction action, PendingCall *pc, AuthCallback on_done) {
+        AuthSubject subject;
+        int r;
+
+        r = subject_of(m, &subject);
+        if (r < 0) {
+                free(pc);
+                return r;
+        }
+        pc->bus = b;
+        pc->message = sd_bus_message_ref(m);
+        TAILQ_INSERT_TAIL(&b->pending, pc, link);
+        r = auth_check(b->auth, action, &subject, sd_bus_message_get_allow_interactive_authorization(m),
+                       on_done, pc, &pc->auth);
+        if (r < 0) {
+                pc->auth = NULL;
+                pending_free(pc);
+        }
+        return r;
+}
+
+/* Properties.Set for our interface, answered once authorized. */
+static int handle_set(Bus *b, sd_bus_message *m, const char *property, sd_bus_error *error) {
+        Params candidate = *server_params(b->server);
+        const char *invalid;
+        PendingCall *pc;
+        int r;
+
+        r = read_property_value(m, property, &candidate, error);
+        if (r < 0)
+                return r;
+        invalid = params_invalid(&candidate);
+        if (invalid)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", invalid);
+        pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        pc->candidate = candidate;
+        pc->property = property;        /* points into m, which pc keeps referenced */
+        r = authorize(b, m, strcmp(property, "Paused") == 0 ? AUTH_MANAGE : AUTH_CONFIGURE, pc, on_set_authorized);
+        return r < 0 ? r : 1;
+}
+
+static int on_object_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *interface, *property;
+        int r;
+
+        if (!sd_bus_message_is_method_call(m, "org.freedesktop.DBus.Properties", "Set"))
+                return 0;
+        r = sd_bus_message_read(m, "ss", &interface, &property);
+        if (r < 0 || strcmp(interface, INTERFACE) != 0 || !writable(property)) {
+                /* Leave the rest, and the errors for unknown properties, to sd-bus. */
+                (void) sd_bus_message_rewind(m, true);
+                return 0;
+        }
+        return handle_set(userdata, m, property, error);
+}
+
+/* Methods */
+
+static int append_holder(pid_t pid, int64_t held, const LedgerJob *jobs, size_t n_jobs, void *userdata) {
+        void **ctx = userdata;
+        sd_bus_message *reply = ctx[0];
+        Bus *b = ctx[1];
+        _cleanup_free_ char *cmdline = NULL;
+        int r;
+
+        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
+        r = sd_bus_message_open_container(reply, 'r', "usua(tt)");
+        if (r >= 0)
+                r = sd_bus_message_append(reply, "usu", (uint32_t) pid, cmdline ?: "", clamp_u32(held));
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(tt)");
+        for (size_t i = 0; r >= 0 && i < n_jobs; i++)
+                r = sd_bus_message_append(reply, "(tt)", jobs[i].id, server_realtime_of(b->server, jobs[i].started));
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r;
+}
+
+static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Bus *b = userdata;
+        void *ctx[2];
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(usua(tt))");
+        ctx[0] = reply;
+        ctx[1] = b;
+        if (r >= 0)
+                r = server_foreach_holder(b->server, append_holder, ctx);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int append_waiter(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata) {
+        void **ctx = userdata;
+        Bus *b = ctx[1];
+        _cleanup_free_ char *cmdline = NULL;
+
+        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
+        return sd_bus_message_append(ctx[0], "(ust)", (uint32_t) pid, cmdline ?: "",
+                                     server_realtime_of(b->server, since));
+}
+
+static int method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        Bus *b = userdata;
+        void *ctx[2];
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(ust)");
+        ctx[0] = reply;
+        ctx[1] = b;
+        if (r >= 0)
+                r = server_foreach_waiter(b->server, append_waiter, ctx);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static void on_reclaim_authorized(bool allowed, void *userdata) {
+        PendingCall *pc = userdata;
+        uint64_t n = 0;
+
+        pc->auth = NULL;
+        if (!allowed)
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized to manage the jobserver");
+        else if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
+                (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
+                                                  "No process %" PRIu32 " is known to the jobserver", pc->pid);
+        else
+                (void) sd_bus_reply_method_return(pc->message, "u", clamp_u32((int64_t) n));
+        pending_free(pc);
+}
+
+static int method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PendingCall *pc;
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(m, "u", &pid);
+        if (r < 0)
+                return r;
+        if (pid == 0 || pid > INT32_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid pid %" PRIu32, pid);
+        pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        pc->pid = pid;
+        r = authorize(userdata, m, AUTH_MANAGE, pc, on_reclaim_authorized);
+        return r < 0 ? r : 1;
+}
+
+#define RW_PROPERTY(name, type) \
+        SD_BUS_WRITABLE_PROPERTY(name, type, property_get, property_set, 0, \
+                                 SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED)
+#define RO_PROPERTY(name, type, flags) SD_BUS_PROPERTY(name, type, property_get, 0, flags)
+
+static const sd_bus_vtable jobserver_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        RW_PROPERTY("Jobs", "u"),
+        RW_PROPERTY("MinJobs", "u"),
+        RW_PROPERTY("LoadAverage", "d"),
+        RW_PROPERTY("LoadRecheckTimeout", "d"),
+        RW_PROPERTY("MinMemoryAvail", "t"),
+        RW_PROPERTY("CpuPressure", "d"),
+        RW_PROPERTY("MemoryPressure", "d"),
+        RW_PROPERTY("PerProcessLimit", "u"),
+        RW_PROPERTY("Paused", "b"),
+        RO_PROPERTY("TokensAvailable", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        RO_PROPERTY("TokensHeld", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        RO_PROPERTY("Waiters", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        RO_PROPERTY("Path", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        RO_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_METHOD_WITH_ARGS("GetHolders", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usua(tt))", holders),
+                                method_get_holders, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetWaiters", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ust)", waiters),
+                                method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
+                                method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/* PropertiesChanged, coalesced */
+
+static void changed_names(const Snapshot *a, const Snapshot *b, const char **names, size_t *n) {
+#define CHANGED(field, name) if (memcmp(&a->field, &b->field, sizeof a->field) != 0) names[(*n)++] = name
+        *n = 0;
+        CHANGED(params.jobs, "Jobs");
+        CHANGED(params.min_jobs, "MinJobs");
+        CHANGED(params.load_average, "LoadAverage");
+        CHANGED(params.load_recheck_timeout, "LoadRecheckTimeout");
+        CHANGED(params.min_memory_avail, "MinMemoryAvail");
+        CHANGED(params.cpu_pressure, "CpuPressure");
+        CHANGED(params.memory_pressure, "MemoryPressure");
+        CHANGED(params.per_process_limit, "PerProcessLimit");
+        CHANGED(params.paused, "Paused");
+        CHANGED(available, "TokensAvailable");
+        CHANGED(held, "TokensHeld");
+        CHANGED(waiters, "Waiters");
+#undef CHANGED
+        names[*n] = NULL;
+}
+
+static int on_emit_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Bus *b = userdata;
+        const char *names[16];
+        Snapshot now;
+        size_t n;
+        int r;
+
+        take_snapshot(b, &now);
+        changed_names(&b->emitted, &now, names, &n);
+        if (n == 0 || !b->bus)
+                return 0;
+        r = sd_bus_emit_properties_changed_strv(b->bus, OBJECT_PATH, INTERFACE, (char **) names);
+        if (r < 0)
+                log_debug("Failed to emit PropertiesChanged: %s", strerror(-r));
+        b->emitted = now;
+        return 0;
+}
+
+/* Called by the server after every request: cheap unless something changed. */
+static void on_server_changed(void *userdata) {
+        Bus *b = userdata;
+        const char *names[16];
+        Snapshot now;
+        size_t n;
+        int enabled = SD_EVENT_OFF;
+        uint64_t t;
+
+        if (!b->bus)
+                return;
+        (void) sd_event_source_get_enabled(b->emit_timer, &enabled);
+        if (enabled != SD_EVENT_OFF)
+                return;
+        take_snapshot(b, &now);
+        changed_names(&b->emitted, &now, names, &n);
+        if (n == 0)
+                return;
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &t);
+        (void) sd_event_source_set_time(b->emit_timer, t + EMIT_INTERVAL);
+        (void) sd_event_source_set_enabled(b->emit_timer, SD_EVENT_ONESHOT);
+}
+
+/* Connection */
+
+static int bus_connect(Bus *b);
+
+static void bus_disconnect(Bus *b) {
+        while (!TAILQ_EMPTY(&b->pending))
+                pending_free(TAILQ_FIRST(&b->pending));
+        b->bus = sd_bus_flush_close_unref(b->bus);
+}
+
+static void schedule_reconnect(Bus *b) {
+        uint64_t t;
+
+        (void) sd_event_now(b->event, CLOCK_MONOTONIC, &t);
+        (void) sd_event_source_set_time(b->reconnect_timer, t + b->reconnect_delay);
+        (void) sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_ONESHOT);
+        b->reconnect_delay = b->reconnect_delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : b->reconnect_delay * 2;
+}
+
+static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Bus *b = userdata;
+
+        log_warning("Lost the D-Bus connection; tokens are still served, reconnecting");
+        bus_disconnect(b);
+        schedule_reconnect(b);
+        return 0;
+}
+
+static int on_reconnect_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Bus *b = userdata;
+
+        if (bus_connect(b) < 0)
+                schedule_reconnect(b);
+        return 0;
+}
+
+static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const sd_bus_error *e = sd_bus_message_get_error(m);
+
+        if (e)
+                log_warning("Cannot own %s on D-Bus (%s); serving tokens without it", BUS_NAME, e->message);
+        else
+                log_info("Owning %s on D-Bus", BUS_NAME);
+        return 0;
+}
+
+static int bus_connect(Bus *b) {
+        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        int r;
+
+        r = b->kind == BUS_SYSTEM ? sd_bus_open_system(&bus) : sd_bus_open_user(&bus);
+        if (r >= 0)
+                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+        if (r >= 0)
+                r = sd_bus_add_object(bus, NULL, OBJECT_PATH, on_object_message, b);
+        if (r >= 0)
+                r = sd_bus_add_object_vtable(bus, NULL, OBJECT_PATH, INTERFACE, jobserver_vtable, b);
+        if (r >= 0)
+                r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", NULL,
+                                        "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);
+        if (r >= 0)
+                r = sd_bus_request_name_async(bus, NULL, BUS_NAME, 0, on_name_acquired, b);
+        if (r < 0)
+                return log_full_errno(b->reconnect_delay > RECONNECT_MIN ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING, r,
+                                      "Cannot connect to the %s bus (%m); serving tokens without D-Bus, retrying",
+                                      b->kind == BUS_SYSTEM ? "system" : "session");
+        b->bus = TAKE_PTR(bus);
+        b->reconnect_delay = RECONNECT_MIN;
+        take_snapshot(b, &b->emitted);
+        return 0;
+}
+
+int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where, Bus **ret) {
+        Bus *b;
+        int r;
+
+        if (kind == BUS_NONE) {
+                log_notice("D-Bus is off (--bus none)");
+                *ret = NULL;
+                return 0;
+        }
+        b = calloc(1, sizeof *b);
+        if (!b || !(b->where = strdup(where))) {
+                free(b);
+                return -ENOMEM;
+        }
+        b->event = sd_event_ref(event);
+        b->server = server;
+        b->auth = auth;
+        b->kind = kind;
+        b->reconnect_delay = RECONNECT_MIN;
+        TAILQ_INIT(&b->pending);
+        r = sd_event_add_time(event, &b->emit_timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 100,
+                              on_emit_timer, b);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(b->emit_timer, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_add_time(event, &b->reconnect_timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 10,
+                                      on_reconnect_timer, b);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_OFF);
+        if (r < 0) {
+                bus_free(b);
+                return r;
+        }
+        server_set_observer(server, on_server_changed, b);
+        if (bus_connect(b) < 0)
+                schedule_reconnect(b);
+        *ret = b;
+        return 0;
+}
+
+Bus *bus_free(Bus *b) {
+        if (!b)
+                return NULL;
+        server_set_observer(b->server, NULL, NULL);
+        bus_disconnect(b);
+        sd_event_source_disable_unref(b->emit_timer);
+        sd_event_source_disable_unref(b->reconnect_timer);
+        sd_event_unref(b->event);
+        free(b->where);
+        free(b);
+        return NULL;
+}

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * org.steve.Jobserver on D-Bus: parameters as properties, holders and waiters
+ * as methods. A lost bus connection is retried; token service never depends
+ * on it.
+ */
+
+#include <systemd/sd-event.h>
+
+#include "auth.h"
+#include "options.h"
+#include "server.h"
+
+typedef struct Bus Bus;
+
+/* where: the path clients connect to, published as the Path property. */
+int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where, Bus **ret);
+Bus *bus_free(Bus *b);
