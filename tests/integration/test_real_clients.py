@@ -76,14 +76,15 @@ def test_make_killed_mid_build_leaks_no_token(start_steve, tmp_path, sig):
     proc = subprocess.Popen([make, "-s", "-C", str(tmp_path / "m")], env=jobserver_env(steve),
                             start_new_session=True)
     try:
-        steve.wait_state(held=3, what="make to take every token")
+        # generous waits: under qemu's TCG a loaded make starts slowly
+        steve.wait_state(held=3, what="make to take every token", timeout=60)
         # ^C reaches the whole foreground process group, not make alone
         if sig == signal.SIGINT:
             os.killpg(proc.pid, sig)
         else:
             proc.send_signal(sig)
-        proc.wait(timeout=10)
-        st = steve.wait_state(held=0)
+        proc.wait(timeout=60)
+        st = steve.wait_state(held=0, timeout=60)
         assert (st.available, st.reserved, st.waiting) == (3, 0, 0)
     finally:
         try:
