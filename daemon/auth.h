@@ -4,10 +4,13 @@
 /*
  * Who may change the pool. Every door (ioctl setters, D-Bus setters and
  * methods) asks here and gets its answer later, on the event loop, so that
- * nothing on the token path ever waits for it.
+ * nothing on the token path ever waits for it. Root is allowed at once;
+ * everyone else is up to polkit, asked from one worker thread with its own
+ * GMainContext. No answer from polkit (missing, crashed, too slow) is a denial.
  */
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 #include <systemd/sd-event.h>
 
@@ -19,13 +22,19 @@ typedef enum AuthAction {
         AUTH_MANAGE,            /* org.steve.Jobserver.manage: reclaim, pause, resume */
 } AuthAction;
 
+typedef enum AuthResult {
+        AUTH_DENIED,
+        AUTH_ALLOWED,
+        AUTH_CHALLENGE,         /* allowed after authentication the caller did not offer */
+} AuthResult;
+
 typedef struct AuthSubject {
         uid_t uid;
-        pid_t pid;
-        const char *bus_name;   /* set for D-Bus callers */
+        pid_t pid;              /* with its start time: polkit's unix-process subject */
+        const char *bus_name;   /* set: polkit's system-bus-name subject instead */
 } AuthSubject;
 
-typedef void (*AuthCallback)(bool allowed, void *userdata);
+typedef void (*AuthCallback)(AuthResult result, void *userdata);
 
 int auth_new(sd_event *event, Auth **ret);
 Auth *auth_free(Auth *a);

@@ -183,15 +183,24 @@ static void merge_property(const char *property, const Params *from, Params *to)
         else if (strcmp(property, "LoadRecheckTimeout") == 0) to->load_recheck_timeout = from->load_recheck_timeout;
 }
 
-static void on_set_authorized(bool allowed, void *userdata) {
+/* false when the call was answered with a refusal. */
+static bool authorized(PendingCall *pc, AuthResult result, const char *what) {
+        pc->auth = NULL;
+        if (result == AUTH_ALLOWED)
+                return true;
+        if (result == AUTH_CHALLENGE)
+                reply_error(pc->message, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, what);
+        else
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, what);
+        return false;
+}
+
+static void on_set_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
         Params p = *server_params(pc->bus->server);
         const char *error = NULL;
 
-        pc->auth = NULL;
-        if (!allowed)
-                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized to change the jobserver");
-        else {
+        if (authorized(pc, result, "Not authorized to change the jobserver")) {
                 merge_property(pc->property, &pc->candidate, &p);
                 if (server_set_params(pc->bus->server, &p, &error) < 0)
                         reply_error(pc->message, SD_BUS_ERROR_INVALID_ARGS, error);
@@ -201,7 +210,7 @@ static void on_set_authorized(bool allowed, void *userdata) {
         pending_free(pc);
 }
 
-static int subject_of(sd_bus_message *m, AuthSubject *ret) {
+static int subject_of(Bus *b, sd_bus_message *m, AuthSubject *ret) {
         _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
         uid_t uid;
         pid_t pid = 0;
@@ -213,7 +222,9 @@ static int subject_of(sd_bus_message *m, AuthSubject *ret) {
         if (r < 0)
                 return r;
         (void) sd_bus_creds_get_pid(creds, &pid);
-        *ret = (AuthSubject) { .uid = uid, .pid = pid, .bus_name = sd_bus_message_get_sender(m) };
+        /* polkitd lives on the system bus; callers on another bus are judged by process. */
+        *ret = (AuthSubject) { .uid = uid, .pid = pid,
+                               .bus_name = b->kind == BUS_SYSTEM ? sd_bus_message_get_sender(m) : NULL };
         return 0;
 }
 
@@ -222,7 +233,7 @@ static int authorize(Bus *b, sd_bus_message *m, AuthAction action, PendingCall *
         AuthSubject subject;
         int r;
 
-        r = subject_of(m, &subject);
+        r = subject_of(b, m, &subject);
         if (r < 0) {
                 free(pc);
                 return r;
@@ -346,13 +357,12 @@ static int method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *e
         return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
-static void on_reclaim_authorized(bool allowed, void *userdata) {
+static void on_reclaim_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
         uint64_t n = 0;
 
-        pc->auth = NULL;
-        if (!allowed)
-                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Not authorized to manage the jobserver");
+        if (!authorized(pc, result, "Not authorized to manage the jobserver"))
+                ;
         else if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
                 (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
                                                   "No process %" PRIu32 " is known to the jobserver", pc->pid);

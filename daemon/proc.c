@@ -71,6 +71,25 @@ int proc_cmdline(pid_t pid, size_t max, char **ret) {
         return 0;
 }
 
+int proc_start_time(pid_t pid, uint64_t *ret) {
+        char buf[1024];
+        const char *p;
+        unsigned long long t;
+        size_t len;
+        int r;
+
+        r = read_proc_file(pid, "stat", buf, sizeof buf, &len);
+        if (r < 0)
+                return r;
+        /* The command name may hold spaces and parentheses: count from the last ')'. */
+        p = strrchr(buf, ')');
+        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                         &t) != 1)
+                return -EIO;
+        *ret = t;
+        return 0;
+}
+
 int pidfd_open_process(pid_t pid) {
         int fd = (int) syscall(SYS_pidfd_open, pid, 0);
         return fd < 0 ? -errno : fd;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdint.h>
 #include <sys/types.h>
 
 /* The thread group (process) a thread id belongs to. */
@@ -8,3 +9,5 @@ int proc_tgid_of(pid_t tid, pid_t *ret);
 /* The command line with NULs turned into spaces, at most max bytes of it. */
 int proc_cmdline(pid_t pid, size_t max, char **ret);
 int pidfd_open_process(pid_t pid);
+/* When the process started, in clock ticks since boot (/proc/PID/stat field 22). */
+int proc_start_time(pid_t pid, uint64_t *ret);

@@ -784,10 +784,10 @@ static int ioctl_commit(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid)
         return 0;
 }
 
-static void on_set_authorized(bool allowed, void *userdata) {
+static void on_set_authorized(AuthResult result, void *userdata) {
         PendingSet *ps = userdata;
         Server *s = ps->server;
-        int error = allowed ? ioctl_commit(s, ps->cmd, &ps->value, ps->pid) : EPERM;
+        int error = result == AUTH_ALLOWED ? ioctl_commit(s, ps->cmd, &ps->value, ps->pid) : EPERM;
 
         TAILQ_REMOVE(&s->pending_sets, ps, link);
         if (error)

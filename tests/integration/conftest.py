@@ -338,6 +338,7 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Config
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
   </policy>
   <include>{policy}</include>
+  {extra}
 </busconfig>
 """
 
@@ -346,13 +347,14 @@ class PrivateBus:
     """A dbus-daemon configured like the system bus, with steve's policy file,
     on a socket of its own."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, extra_policies=()):
         self.directory = directory
         self.socket = directory / "system_bus_socket"
         self.address = f"unix:path={self.socket}"
         self.config = directory / "bus.conf"
-        self.config.write_text(BUS_CONFIG.format(socket=self.socket,
-                                                 policy=ROOT / "dbus" / "org.steve.Jobserver.conf"))
+        self.config.write_text(BUS_CONFIG.format(
+            socket=self.socket, policy=ROOT / "dbus" / "org.steve.Jobserver.conf",
+            extra="\n".join(f"<include>{p}</include>" for p in extra_policies)))
         self.proc = None
         self.start()
 
