@@ -65,9 +65,18 @@ typedef struct PendingSet {
         TAILQ_ENTRY(PendingSet) link;
 } PendingSet;
 
+/* Which process a thread belongs to, as last seen. */
+typedef struct ThreadOwner {
+        pid_t tid, tgid;
+} ThreadOwner;
+
+#define THREAD_CACHE_MAX 4096
+
 struct Server {
         sd_event *event;
         Ledger ledger;
+        void *threads;                  /* tsearch() tree of ThreadOwner, by tid */
+        size_t n_threads;
         Params params;
         Auth *auth;
         TAILQ_HEAD(, PendingSet) pending_sets;
@@ -258,6 +267,52 @@ fail:
         return r;
 }
 
+static int thread_compare(const void *a, const void *b) {
+        pid_t x = ((const ThreadOwner *) a)->tid, y = ((const ThreadOwner *) b)->tid;
+        return (x > y) - (x < y);
+}
+
+static void thread_cache_clear(Server *s) {
+        tdestroy(s->threads, free);
+        s->threads = NULL;
+        s->n_threads = 0;
+}
+
+/* The process of a thread that is not its process's main thread. Asking
+ * /proc/TID/status every time costs three syscalls; a cached guess is checked
+ * with one, and a thread blocked in our request cannot exit meanwhile. */
+static int thread_owner(Server *s, pid_t tid, pid_t *ret) {
+        ThreadOwner key = { .tid = tid }, **found = tfind(&key, &s->threads, thread_compare), *t;
+        char path[64];
+        int r;
+
+        if (found) {
+                snprintf(path, sizeof path, "/proc/%d/task/%d", (int) (*found)->tgid, (int) tid);
+                if (access(path, F_OK) == 0) {
+                        *ret = (*found)->tgid;
+                        return 0;
+                }
+        }
+        r = proc_tgid_of(tid, ret);
+        if (r < 0)
+                return r == -ENOENT ? -ESRCH : r;
+        if (found) {
+                (*found)->tgid = *ret;
+                return 0;
+        }
+        if (s->n_threads >= THREAD_CACHE_MAX)
+                thread_cache_clear(s);  /* stale entries of dead threads go too */
+        t = malloc(sizeof *t);
+        if (!t)
+                return 0;               /* only the cache is lost */
+        *t = (ThreadOwner) { .tid = tid, .tgid = *ret };
+        if (tsearch(t, &s->threads, thread_compare))
+                s->n_threads++;
+        else
+                free(t);
+        return 0;
+}
+
 /* The request context names a thread; tokens are accounted to its process. */
 static int client_get(Server *s, fuse_req_t req, Client **ret) {
         pid_t tid = fuse_req_ctx(req)->pid, tgid;
@@ -274,9 +329,9 @@ static int client_get(Server *s, fuse_req_t req, Client **ret) {
                 *ret = c;
                 return 0;
         }
-        r = proc_tgid_of(tid, &tgid);
+        r = thread_owner(s, tid, &tgid);
         if (r < 0)
-                return r == -ENOENT ? -ESRCH : r;
+                return r;
         if (tgid != tid) {
                 c = client_find(s, tgid);
                 if (c) {
@@ -420,6 +475,7 @@ Server *server_free(Server *s) {
                 return NULL;
         while ((p = TAILQ_FIRST(&s->ledger.processes)))
                 client_free(container_of(p, Client, ledger));
+        thread_cache_clear(s);
         on_interrupts(NULL, s);
         sd_event_source_disable_unref(s->reservation_timer);
         sd_event_source_disable_unref(s->recheck_timer);
