@@ -8,6 +8,7 @@
 
 #include "config.h"
 #include "bus.h"
+#include "event-util.h"
 #include "log.h"
 #include "proc.h"
 #include "util.h"
@@ -311,22 +312,29 @@ static int append_holder(pid_t pid, int64_t held, const LedgerJob *jobs, size_t 
         return r;
 }
 
-static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+/* Replies to m with one array, its elements appended by fill(b, reply). */
+static int reply_array(sd_bus_message *m, Bus *b, const char *contents,
+                       int (*fill)(Bus *b, sd_bus_message *reply)) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Bus *b = userdata;
-        void *ctx[2];
         int r;
 
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(usua(tt))");
-        ctx[0] = reply;
-        ctx[1] = b;
+                r = sd_bus_message_open_container(reply, 'a', contents);
         if (r >= 0)
-                r = server_foreach_holder(b->server, append_holder, ctx);
+                r = fill(b, reply);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+}
+
+static int fill_holders(Bus *b, sd_bus_message *reply) {
+        void *ctx[2] = { reply, b };
+        return server_foreach_holder(b->server, append_holder, ctx);
+}
+
+static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return reply_array(m, userdata, "(usua(tt))", fill_holders);
 }
 
 static int append_waiter(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata) {
@@ -339,22 +347,13 @@ static int append_waiter(pid_t pid, LedgerWaitKind kind, uint64_t since, void *u
                                      server_realtime_of(b->server, since));
 }
 
-static int method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        Bus *b = userdata;
-        void *ctx[2];
-        int r;
+static int fill_waiters(Bus *b, sd_bus_message *reply) {
+        void *ctx[2] = { reply, b };
+        return server_foreach_waiter(b->server, append_waiter, ctx);
+}
 
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(ust)");
-        ctx[0] = reply;
-        ctx[1] = b;
-        if (r >= 0)
-                r = server_foreach_waiter(b->server, append_waiter, ctx);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+static int method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return reply_array(m, userdata, "(ust)", fill_waiters);
 }
 
 static void on_reclaim_authorized(AuthResult result, void *userdata) {
@@ -573,15 +572,9 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
         b->kind = kind;
         b->reconnect_delay = RECONNECT_MIN;
         TAILQ_INIT(&b->pending);
-        r = sd_event_add_time(event, &b->emit_timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 100,
-                              on_emit_timer, b);
+        r = event_add_idle_timer(event, &b->emit_timer, USEC_PER_SEC / 100, on_emit_timer, b);
         if (r >= 0)
-                r = sd_event_source_set_enabled(b->emit_timer, SD_EVENT_OFF);
-        if (r >= 0)
-                r = sd_event_add_time(event, &b->reconnect_timer, CLOCK_MONOTONIC, UINT64_MAX, USEC_PER_SEC / 10,
-                                      on_reconnect_timer, b);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_OFF);
+                r = event_add_idle_timer(event, &b->reconnect_timer, USEC_PER_SEC / 10, on_reconnect_timer, b);
         if (r < 0) {
                 bus_free(b);
                 return r;

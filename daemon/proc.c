@@ -9,12 +9,10 @@
 #include "proc.h"
 #include "util.h"
 
-static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len) {
-        char path[64];
+int read_small_file(const char *path, char *buf, size_t size, size_t *ret_len) {
         _cleanup_close_ int fd = -1;
         ssize_t n;
 
-        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, name);
         fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
@@ -22,8 +20,16 @@ static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, s
         if (n < 0)
                 return -errno;
         buf[n] = '\0';
-        *ret_len = (size_t) n;
+        if (ret_len)
+                *ret_len = (size_t) n;
         return 0;
+}
+
+static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, size_t *ret_len) {
+        char path[64];
+
+        snprintf(path, sizeof path, "/proc/%d/%s", (int) pid, name);
+        return read_small_file(path, buf, size, ret_len);
 }
 
 int proc_tgid_of(pid_t tid, pid_t *ret) {

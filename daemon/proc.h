@@ -4,6 +4,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Reads what one read() gives of path (enough for /proc files) into buf, NUL-terminated. */
+int read_small_file(const char *path, char *buf, size_t size, size_t *ret_len);
 /* The thread group (process) a thread id belongs to. */
 int proc_tgid_of(pid_t tid, pid_t *ret);
 /* The command line with NULs turned into spaces, at most max bytes of it. */

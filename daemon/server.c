@@ -11,6 +11,7 @@
 
 #include "steve/steve-ioctl.h"
 
+#include "event-util.h"
 #include "ledger.h"
 #include "log.h"
 #include "proc.h"
@@ -440,19 +441,10 @@ int server_new(sd_event *event, const Params *params, const char *proc, Auth *au
                 r = -ENOMEM;
                 goto fail;
         }
-        r = sd_event_add_time(event, &s->recheck_timer, CLOCK_MONOTONIC, UINT64_MAX,
-                              USEC_PER_SEC / 100, on_recheck_timer, s);
+        r = event_add_idle_timer(event, &s->recheck_timer, USEC_PER_SEC / 100, on_recheck_timer, s);
         if (r < 0)
                 goto fail;
-        r = sd_event_source_set_enabled(s->recheck_timer, SD_EVENT_OFF);
-        if (r < 0)
-                goto fail;
-
-        r = sd_event_add_time(event, &s->reservation_timer, CLOCK_MONOTONIC, UINT64_MAX,
-                              USEC_PER_SEC / 1000, on_reservation_timer, s);
-        if (r < 0)
-                goto fail;
-        r = sd_event_source_set_enabled(s->reservation_timer, SD_EVENT_OFF);
+        r = event_add_idle_timer(event, &s->reservation_timer, USEC_PER_SEC / 1000, on_reservation_timer, s);
         if (r < 0)
                 goto fail;
         r = sd_event_add_defer(event, &s->interrupt_source, on_interrupts, s);

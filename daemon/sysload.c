@@ -8,8 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "sysload.h"
-#include "util.h"
 
 int sysload_parse_loadavg(const char *text, double *ret) {
         char *end;
@@ -42,18 +42,9 @@ int sysload_parse_pressure(const char *text, double *ret) {
 
 static int read_text(const char *proc, const char *name, char *buf, size_t size) {
         char path[4096];
-        _cleanup_close_ int fd = -1;
-        ssize_t n;
 
         snprintf(path, sizeof path, "%s/%s", proc, name);
-        fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        n = read(fd, buf, size - 1);
-        if (n < 0)
-                return -errno;
-        buf[n] = '\0';
-        return 0;
+        return read_small_file(path, buf, size, NULL);
 }
 
 int sysload_read(const char *proc, const Params *p, SysLoad *ret) {
