@@ -2,6 +2,8 @@
 #include <math.h>
 #include <stddef.h>
 
+#include "steve/steve-ioctl.h"
+
 #include "params.h"
 
 static bool percent_ok(double v) {
@@ -32,4 +34,29 @@ const char *params_invalid(const Params *p) {
 
 bool params_system_limits(const Params *p) {
         return p->load_average > 0 || p->min_memory_avail > 0 || p->cpu_pressure > 0 || p->memory_pressure > 0;
+}
+
+/* Applies a setter to a copy of the parameters; false for unknown numbers. */
+bool params_apply_ioctl(unsigned cmd, const IoctlValue *v, Params *p) {
+        switch (cmd) {
+        case STEVE_IOC_SET_JOBS:        p->jobs = v->u32; break;
+        case STEVE_IOC_SET_MIN_JOBS:    p->min_jobs = v->u32; break;
+        case STEVE_IOC_SET_LOAD_AVERAGE: p->load_average = v->d; break;
+        case STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT:
+                /* NaN and out-of-range values become 0, which params_invalid() refuses. */
+                p->load_recheck_timeout = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
+                break;
+        case STEVE_IOC_SET_MIN_MEMORY_AVAIL: p->min_memory_avail = v->u64; break;
+        case STEVE_IOC_SET_PER_PROCESS_LIMIT: p->per_process_limit = v->u32; break;
+        case STEVE_IOC_SET_CPU_PRESSURE: p->cpu_pressure = v->d; break;
+        case STEVE_IOC_SET_MEMORY_PRESSURE: p->memory_pressure = v->d; break;
+        case STEVE_IOC_SET_PAUSED:
+                if (v->u32 > 1)
+                        return false;
+                p->paused = v->u32;
+                break;
+        default:
+                return false;
+        }
+        return true;
 }

@@ -26,6 +26,19 @@ typedef struct Params {
 #define PARAMS_DEFAULT_RESERVATION_TIMEOUT (UINT64_C(1000000) / 2)
 #define SECONDS_MAX 3600.0
 
+/* An ioctl's payload, whichever type its number says. */
+typedef union IoctlValue {
+        uint32_t u32;
+        uint64_t u64;
+        int64_t i64;
+        double d;
+} IoctlValue;
+
+/* Applies the setter cmd with value v to p; false for a number that is no
+ * setter or a value no setter could take. The result still needs
+ * params_invalid(). */
+bool params_apply_ioctl(unsigned cmd, const IoctlValue *v, Params *p);
+
 /* NULL when valid, otherwise what is wrong, for a message. */
 const char *params_invalid(const Params *p);
 

@@ -48,13 +48,6 @@ struct PendingRead {
         TAILQ_ENTRY(PendingRead) link;          /* in client->reads or server->interrupted */
 };
 
-typedef union IoctlValue {
-        uint32_t u32;
-        uint64_t u64;
-        int64_t i64;
-        double d;
-} IoctlValue;
-
 /* An ioctl setter waiting for its authorization. */
 typedef struct PendingSet {
         Server *server;
@@ -794,37 +787,12 @@ static bool ioctl_get(const Server *s, unsigned cmd, IoctlValue *v) {
         return true;
 }
 
-/* Applies a setter to a copy of the parameters; false for unknown numbers. */
-static bool ioctl_apply(unsigned cmd, const IoctlValue *v, Params *p) {
-        switch (cmd) {
-        case STEVE_IOC_SET_JOBS:        p->jobs = v->u32; break;
-        case STEVE_IOC_SET_MIN_JOBS:    p->min_jobs = v->u32; break;
-        case STEVE_IOC_SET_LOAD_AVERAGE: p->load_average = v->d; break;
-        case STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT:
-                /* NaN and out-of-range values become 0, which params_invalid() refuses. */
-                p->load_recheck_timeout = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
-                break;
-        case STEVE_IOC_SET_MIN_MEMORY_AVAIL: p->min_memory_avail = v->u64; break;
-        case STEVE_IOC_SET_PER_PROCESS_LIMIT: p->per_process_limit = v->u32; break;
-        case STEVE_IOC_SET_CPU_PRESSURE: p->cpu_pressure = v->d; break;
-        case STEVE_IOC_SET_MEMORY_PRESSURE: p->memory_pressure = v->d; break;
-        case STEVE_IOC_SET_PAUSED:
-                if (v->u32 > 1)
-                        return false;
-                p->paused = v->u32;
-                break;
-        default:
-                return false;
-        }
-        return true;
-}
-
 /* Applies v to the parameters as they are now; an errno for the caller. */
 static int ioctl_commit(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid) {
         Params p = s->params;
         const char *error = NULL;
 
-        if (!ioctl_apply(cmd, v, &p) || server_set_params(s, &p, &error) < 0) {
+        if (!params_apply_ioctl(cmd, v, &p) || server_set_params(s, &p, &error) < 0) {
                 log_info("pid %d: ioctl 0x%x refused: %s", (int) pid, cmd, error ? error : "invalid value");
                 return EINVAL;
         }
@@ -856,13 +824,13 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         int r;
 
         memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
-        if (!ioctl_apply(cmd, &(IoctlValue) {}, &p)) {
+        if (!params_apply_ioctl(cmd, &(IoctlValue) {}, &p)) {
                 (void) fuse_reply_err(req, ENOTTY);
                 return;
         }
         /* Nonsense is refused before anyone is asked. */
         p = s->params;
-        if (!ioctl_apply(cmd, &v, &p) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
+        if (!params_apply_ioctl(cmd, &v, &p) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Feeds untrusted text and payloads to everything that parses them: option
+ * values, the /proc readers, ioctl numbers with their payloads. Nothing may
+ * crash, and whatever validation lets through must be within the documented
+ * ranges.
+ */
+#include <assert.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "steve/steve-ioctl.h"
+
+#include "params.h"
+#include "parse.h"
+#include "sysload.h"
+
+static const unsigned setters[] = {
+        STEVE_IOC_SET_JOBS, STEVE_IOC_SET_MIN_JOBS, STEVE_IOC_SET_LOAD_AVERAGE,
+        STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT, STEVE_IOC_SET_MIN_MEMORY_AVAIL, STEVE_IOC_SET_PER_PROCESS_LIMIT,
+        STEVE_IOC_SET_CPU_PRESSURE, STEVE_IOC_SET_MEMORY_PRESSURE, STEVE_IOC_SET_PAUSED,
+};
+
+static void check_valid(const Params *p) {
+        if (params_invalid(p))
+                return;
+        assert(p->jobs >= 1 && p->jobs <= JOBS_MAX);
+        assert(isfinite(p->load_average) && p->load_average >= 0);
+        assert(isfinite(p->cpu_pressure) && p->cpu_pressure >= 0 && p->cpu_pressure <= 100);
+        assert(isfinite(p->memory_pressure) && p->memory_pressure >= 0 && p->memory_pressure <= 100);
+        assert(p->load_recheck_timeout > 0 && p->reservation_timeout > 0);
+}
+
+static void fuzz_text(const char *s) {
+        uint32_t u;
+        uint64_t t;
+        double d;
+        mode_t m;
+
+        if (parse_jobs(s, &u) == 0)
+                assert(u >= 1 && u <= JOBS_MAX);
+        if (parse_count(s, &u) == 0)
+                assert(u <= JOBS_MAX);
+        if (parse_seconds(s, &t) == 0)
+                assert(t > 0 && t <= 3600ull * 1000000);
+        if (parse_number(s, 100, &d) == 0)
+                assert(isfinite(d) && d >= 0 && d <= 100);
+        if (parse_mode(s, &m) == 0)
+                assert(m <= 0777);
+        (void) parse_size(s, &t);
+        (void) parse_dev_name(s);
+        (void) sysload_parse_loadavg(s, &d);
+        (void) sysload_parse_meminfo(s, &t);
+        if (sysload_parse_pressure(s, &d) == 0)
+                assert(isfinite(d) && d >= 0);
+}
+
+static void fuzz_ioctl(const uint8_t *data, size_t size) {
+        Params p = { .jobs = 4, .min_jobs = 1, .load_recheck_timeout = 500000, .reservation_timeout = 500000 };
+        IoctlValue v = {};
+        unsigned cmd;
+
+        if (size < 1)
+                return;
+        cmd = setters[data[0] % (sizeof setters / sizeof setters[0])];
+        if (data[0] >= 0xf0 && size >= 5)
+                memcpy(&cmd, data + 1, sizeof cmd);     /* any number at all */
+        memcpy(&v, data + 1, size - 1 < sizeof v ? size - 1 : sizeof v);
+        if (params_apply_ioctl(cmd, &v, &p))
+                check_valid(&p);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+        char *text = malloc(size + 1);
+
+        if (!text)
+                return 0;
+        memcpy(text, data, size);
+        text[size] = '\0';
+        fuzz_text(text);
+        free(text);
+        fuzz_ioctl(data, size);
+        return 0;
+}
