@@ -1,0 +1,137 @@
+"""Hostile and broken clients: each gets a clear error and the pool stays whole."""
+import errno
+import fcntl
+import os
+import struct
+import threading
+
+import pytest
+
+STEVE_MAGIC = 0xB7
+
+
+def ioc(direction, nr, size):
+    return (direction << 30) | (size << 16) | (STEVE_MAGIC << 8) | nr
+
+
+def assert_whole(steve, jobs):
+    st = steve.wait_state(held=0, reserved=0, timeout=20)
+    assert (st.available, st.jobs, st.waiting) == (jobs, jobs, 0)
+
+
+def test_megabytes_written_by_a_process_holding_nothing(start_steve):
+    steve = start_steve(2)
+    fd = os.open(steve.path, os.O_RDWR)
+    try:
+        with pytest.raises(OSError) as e:
+            os.write(fd, b"+" * (4 << 20))
+        assert e.value.errno == errno.ENOSPC
+    finally:
+        os.close(fd)
+    assert_whole(steve, 2)
+
+
+def test_reads_of_every_size_take_at_most_one(start_steve):
+    steve = start_steve(3)
+    fd = os.open(steve.path, os.O_RDWR | os.O_NONBLOCK)
+    try:
+        assert os.read(fd, 0) == b""
+        assert os.read(fd, 1 << 20) == b"+"
+        assert os.read(fd, 1 << 24) == b"+"
+        assert steve.state().held == 2
+        os.write(fd, b"++")
+    finally:
+        os.close(fd)
+    assert_whole(steve, 3)
+
+
+@pytest.mark.parametrize("cmd", [
+    0x5401,                                  # TCGETS: not ours
+    ioc(2, 0x7F, 4),                         # our magic, no such getter
+    ioc(1, 0x01, 8),                         # GET_TOKENS's number as a setter
+    ioc(2, 0x02, 2),                         # GET_JOBS with a wrong size
+    ioc(3, 0x02, 4),                         # read-write direction
+])
+def test_ioctls_with_bad_numbers_are_refused(start_steve, cmd):
+    steve = start_steve(2)
+    fd = os.open(steve.path, os.O_RDWR)
+    try:
+        with pytest.raises(OSError) as e:
+            fcntl.ioctl(fd, cmd, bytes(16))
+        assert e.value.errno in (errno.ENOTTY, errno.EINVAL)
+    finally:
+        os.close(fd)
+    assert steve.stevie("--get-jobs").stdout == "2\n"
+
+
+def test_setter_payloads_out_of_range_are_einval(start_steve):
+    steve = start_steve(2)
+    fd = os.open(steve.path, os.O_RDWR)
+    try:
+        for cmd, payload in [(ioc(1, 0x02, 4), struct.pack("I", 0)),
+                             (ioc(1, 0x02, 4), struct.pack("I", 1 << 31)),
+                             (ioc(1, 0x04, 8), struct.pack("d", float("nan"))),
+                             (ioc(1, 0x04, 8), struct.pack("d", -5.0)),
+                             (ioc(1, 0x08, 8), struct.pack("d", 1e300)),
+                             (ioc(1, 0x0A, 4), struct.pack("I", 7))]:
+            with pytest.raises(OSError) as e:
+                fcntl.ioctl(fd, cmd, payload)
+            assert e.value.errno == errno.EINVAL, hex(cmd)
+    finally:
+        os.close(fd)
+    assert steve.stevie("--get-jobs", "--get-load-average", "--get-paused").stdout.split() == ["2", "-1", "0"]
+
+
+def test_thousands_of_fds_from_one_process(start_steve):
+    steve = start_steve(2)
+    fds = [os.open(steve.path, os.O_RDWR | os.O_NONBLOCK) for _ in range(2000)]
+    try:
+        got = sum(1 for fd in fds[:10] for _ in [0] if _try_read(fd))
+        assert got == 2
+        assert steve.state().processes == 1
+        os.write(fds[-1], b"++")
+    finally:
+        for fd in fds:
+            os.close(fd)
+    assert_whole(steve, 2)
+
+
+def _try_read(fd):
+    try:
+        return os.read(fd, 1) == b"+"
+    except BlockingIOError:
+        return False
+
+
+def test_one_process_cannot_take_all_with_a_per_process_limit(start_steve, clients):
+    steve = start_steve(8, "--per-process-limit", "3")
+    greedy, modest = clients(steve), clients(steve)
+    gfd = greedy.open("rdwr", "nonblock")
+    taken = 0
+    for _ in range(10):
+        status, _ = greedy.result(greedy.send("read", gfd))
+        taken += status == "ok"
+    assert taken == 3
+    mfd = modest.open("rdwr", "nonblock")
+    assert [modest.do("read", mfd) for _ in range(3)] == ["+"] * 3
+    greedy.kill()
+    modest.kill()
+    assert_whole(steve, 8)
+
+
+def test_setters_racing_each_other_end_in_one_valid_state(start_steve):
+    steve = start_steve(4)
+    values = [str(v) for v in range(1, 33)]
+
+    def hammer(v):
+        for _ in range(5):
+            steve.stevie("--set-jobs", v)
+    threads = [threading.Thread(target=hammer, args=(v,)) for v in values[:8]]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = steve.stevie("--get-jobs").stdout.strip()
+    assert final in values[:8]
+    st = steve.state()
+    assert (st.jobs, st.available) == (int(final), int(final))
