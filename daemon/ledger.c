@@ -31,6 +31,7 @@ void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
 void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid) {
         *p = (LedgerProcess) { .pid = pid };
         TAILQ_INIT(&p->parked);
+        TAILQ_INIT(&p->waiting);
         TAILQ_INSERT_TAIL(&l->processes, p, process_link);
         l->n_processes++;
 }
@@ -100,6 +101,7 @@ static void dequeue(Ledger *l, LedgerWaiter *w) {
                 l->n_parked--;
         } else {
                 TAILQ_REMOVE(&l->waiters, w, queue_link);
+                TAILQ_REMOVE(&w->process->waiting, w, process_link);
                 l->n_waiters--;
         }
         w->queued = w->parked = false;
@@ -115,6 +117,7 @@ static void append(Ledger *l, LedgerWaiter *w, bool parked) {
                 l->n_parked++;
         } else {
                 TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
+                TAILQ_INSERT_TAIL(&w->process->waiting, w, process_link);
                 l->n_waiters++;
         }
         if (w->kind == LEDGER_WAIT_READ)
@@ -262,11 +265,10 @@ uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
 }
 
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
-        LedgerWaiter *w, *next;
+        LedgerWaiter *w;
 
-        TAILQ_FOREACH_SAFE(w, &l->waiters, queue_link, next)
-                if (w->process == p)
-                        dequeue(l, w);
+        while ((w = TAILQ_FIRST(&p->waiting)))
+                dequeue(l, w);
         while ((w = TAILQ_FIRST(&p->parked)))
                 dequeue(l, w);
 
@@ -356,7 +358,7 @@ bool ledger_consistent(const Ledger *l) {
         uint32_t reserved = 0;
         size_t n_processes = 0, n_waiters = 0;
 
-        size_t n_parked = 0;
+        size_t n_parked = 0, n_waiting = 0;
 
         TAILQ_FOREACH(p, &l->processes, process_link) {
                 if (p->held < -1 || p->n_jobs != (size_t) (p->held > 0 ? p->held : 0))
@@ -370,9 +372,16 @@ bool ledger_consistent(const Ledger *l) {
                                 return false;
                         n_parked++;
                 }
+                TAILQ_FOREACH(w, &p->waiting, process_link) {
+                        if (w->process != p || w->parked || !w->queued)
+                                return false;
+                        n_waiting++;
+                }
         }
         TAILQ_FOREACH(w, &l->waiters, queue_link)
                 n_waiters++;
+        if (n_waiting != n_waiters)
+                return false;
 
         /* Nobody waits while a token lies free, unless the limits say so. */
         if (n_waiters > 0 && l->available > 0 && pool_open(l))

@@ -49,6 +49,7 @@ struct LedgerWaiter {
         bool queued;                    /* in the pool's queue or its process's parked list */
         bool parked;
         TAILQ_ENTRY(LedgerWaiter) queue_link;
+        TAILQ_ENTRY(LedgerWaiter) process_link;    /* in its process's waiters, queued only */
 };
 
 typedef struct LedgerJob {
@@ -75,6 +76,8 @@ struct LedgerProcess {
         /* Waiters of a process at its per-process limit wait here, out of the
          * pool's queue, so they hold up nobody else. */
         TAILQ_HEAD(, LedgerWaiter) parked;
+        /* Its waiters in the pool's queue, so that its exit need not search it. */
+        TAILQ_HEAD(, LedgerWaiter) waiting;
 };
 
 typedef struct LedgerLimits {
