@@ -154,3 +154,12 @@ def test_pause_stops_new_tokens_and_resume_serves_waiters(start_steve, clients):
     assert waiter.pending(wait)
     steve.stevie("--resume")
     assert waiter.result(wait) == ("ok", "+")
+
+
+def test_unreadable_proc_files_leave_tokens_flowing_and_say_so(start_steve, clients, fake_proc):
+    (fake_proc.root / "loadavg").unlink()
+    steve = start_steve(2, "-l", "1", env={"STEVE_PROC": str(fake_proc.root)})
+    c = clients(steve)
+    fd = c.open("rdwr", "nonblock")
+    assert [c.do("read", fd), c.do("read", fd)] == ["+", "+"]
+    steve.wait_for_line("Cannot read the system's load")

@@ -1,0 +1,67 @@
+"""Chaos: many badly behaved clients, killed, stopped and continued at random
+for a bounded time, then all killed. The pool must be whole again, and at no
+moment may anyone wait while a token is free (the debug build also asserts
+the ledger's invariant after every operation)."""
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT
+
+CLIENT = ROOT / "tests" / "integration" / "chaos_client.py"
+CLIENTS = 120
+SECONDS = 12
+
+
+def signal_group(proc, sig):
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def test_chaos_leaves_the_pool_whole(start_steve):
+    jobs = 8
+    steve = start_steve(jobs)
+    # the VM tier emulates its CPUs: fewer clients there, and less asked of them
+    clients, enough = (CLIENTS, 2000) if steve.transport == "fuse" else (CLIENTS // 3, 200)
+    rng = random.Random(1)
+    # clients stop on their own a little before the end, and say how much they did
+    procs = [subprocess.Popen([sys.executable, str(CLIENT), str(steve.path), str(SECONDS - 2), str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              start_new_session=True)
+             for i in range(clients)]
+    stopped, killed = set(), 0
+    try:
+        end = time.monotonic() + SECONDS
+        while time.monotonic() < end:
+            victim = rng.choice(procs)
+            roll = rng.random()
+            if roll < 0.15 and victim.poll() is None:
+                signal_group(victim, signal.SIGKILL)
+                killed += 1
+            elif roll < 0.35:
+                signal_group(victim, signal.SIGCONT if victim.pid in stopped else signal.SIGSTOP)
+                stopped ^= {victim.pid}
+            if rng.random() < 0.2:
+                st = steve.state()
+                assert not (st.waiting > 0 and st.available > 0), f"a waiter starves beside a free token: {st}"
+            time.sleep(0.05)
+        for p in procs:
+            if p.pid in stopped:
+                signal_group(p, signal.SIGCONT)
+        time.sleep(1)
+    finally:
+        for p in procs:
+            signal_group(p, signal.SIGKILL)
+        for p in procs:
+            p.wait()
+    actions = sum(int(out) for p in procs if (out := p.stdout.read().strip()))
+    print(f"chaos: {clients} clients, {actions} actions by those that lived to tell, {killed} SIGKILLs")
+    assert killed > 0 and actions > enough, f"only {actions} actions, {killed} kills"
+    st = steve.wait_state(processes=0, timeout=30)
+    assert (st.available, st.held, st.reserved, st.waiting) == (jobs, 0, 0, 0), st
+    assert steve.proc.poll() is None, "steve died"
