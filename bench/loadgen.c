@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#define RECLAIM_MAX 10000
+
 typedef struct Config {
         const char *path;
         unsigned procs, threads, cycles, reclaim;
@@ -176,11 +178,11 @@ static int run_load(const Config *c) {
  * killed; the waiter notes when its read returned. */
 static int run_reclaim(const Config *c) {
         uint64_t *stamp = mmap(NULL, sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        uint64_t *samples = calloc(c->reclaim, sizeof(uint64_t));
+        static uint64_t samples[RECLAIM_MAX];
         int fd = open(c->path, O_RDWR);
         char token;
 
-        if (stamp == MAP_FAILED || !samples || fd < 0)
+        if (stamp == MAP_FAILED || fd < 0)
                 return perror("loadgen"), 1;
         /* Take all but one token away so the holder's is the only one. */
         while (fcntl(fd, F_SETFL, O_NONBLOCK) == 0 && read(fd, &token, 1) == 1)
@@ -224,7 +226,6 @@ static int run_reclaim(const Config *c) {
         qsort(samples, c->reclaim, sizeof(uint64_t), compare_u64);
         printf("reclaims=%u p50_us=%.1f max_us=%.1f\n", c->reclaim, percentile(samples, c->reclaim, 50),
                (double) samples[c->reclaim - 1] / 1000.0);
-        free(samples);
         return 0;
 }
 
@@ -254,7 +255,8 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
         }
-        if (!c.path || c.procs < 1 || c.threads < 1 || c.threads > 64 || c.cycles < 1)
-                return fprintf(stderr, "loadgen: --path PATH, --procs >= 1, --threads 1..64, --cycles >= 1\n"), 2;
+        if (!c.path || c.procs < 1 || c.threads < 1 || c.threads > 64 || c.cycles < 1 || c.reclaim > RECLAIM_MAX)
+                return fprintf(stderr, "loadgen: --path PATH, --procs >= 1, --threads 1..64, --cycles >= 1, "
+                                       "--reclaim up to 10000\n"), 2;
         return c.reclaim ? run_reclaim(&c) : run_load(&c);
 }

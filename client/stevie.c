@@ -203,13 +203,14 @@ static char *make_flags(const char *path) {
                 free(out);
                 return NULL;
         }
+        size_t len = 0;
+
         for (word = strtok_r(copy, " \t", &save); word; word = strtok_r(NULL, " \t", &save)) {
                 if (strncmp(word, "--jobserver-auth=", 17) == 0 || strncmp(word, "--jobserver-fds=", 16) == 0)
                         continue;
-                strcat(out, word);
-                strcat(out, " ");
+                len += (size_t) snprintf(out + len, size - len, "%s ", word);
         }
-        snprintf(out + strlen(out), size - strlen(out), "--jobserver-auth=fifo:%s", path);
+        snprintf(out + len, size - len, "--jobserver-auth=fifo:%s", path);
         free(copy);
         return out;
 }
@@ -243,6 +244,7 @@ static int run_command(const char *path, char **argv) {
         flags = make_flags(path);
         if (!flags || setenv("MAKEFLAGS", flags, 1) < 0) {
                 fprintf(stderr, "stevie: out of memory\n");
+                free(flags);
                 return 1;
         }
         free(flags);
@@ -317,9 +319,9 @@ int main(int argc, char *argv[]) {
                 }
                 if (c == 't')
                         actions[n_actions++] = (Action) { &params[0], false, NULL };
-                else if (c >= ARG_SET)
+                else if (c >= ARG_SET && (size_t) (c - ARG_SET) < ELEMENTS_OF_PARAMS)
                         actions[n_actions++] = (Action) { &params[c - ARG_SET], true, optarg };
-                else if (c >= ARG_GET)
+                else if (c >= ARG_GET && (size_t) (c - ARG_GET) < ELEMENTS_OF_PARAMS)
                         actions[n_actions++] = (Action) { &params[c - ARG_GET], false, NULL };
                 else if (c == ARG_PAUSE || c == ARG_RESUME)
                         actions[n_actions++] = (Action) { &params[ELEMENTS_OF_PARAMS - 1], true,

@@ -272,7 +272,7 @@ Auth *auth_free(Auth *a) {
         }
         /* Whatever came back after the loop stopped is dropped unanswered. */
         while ((r = TAILQ_FIRST(&a->immediate)))
-                auth_cancel(r);
+                auth_cancel(r); // NOLINT(clang-analyzer-unix.Malloc): auth_cancel() unlinks r
         for (AuthJob *job = a->done_head, *next; job; job = next) {
                 next = job->next;
                 if (job->request)

@@ -421,7 +421,7 @@ static const sd_bus_vtable jobserver_vtable[] = {
 /* PropertiesChanged, coalesced */
 
 static void changed_names(const Snapshot *a, const Snapshot *b, const char **names, size_t *n) {
-#define CHANGED(field, name) if (memcmp(&a->field, &b->field, sizeof a->field) != 0) names[(*n)++] = name
+#define CHANGED(field, name) if (a->field != b->field) names[(*n)++] = name
         *n = 0;
         CHANGED(params.jobs, "Jobs");
         CHANGED(params.min_jobs, "MinJobs");
@@ -486,7 +486,7 @@ static int bus_connect(Bus *b);
 
 static void bus_disconnect(Bus *b) {
         while (!TAILQ_EMPTY(&b->pending))
-                pending_free(TAILQ_FIRST(&b->pending));
+                pending_free(TAILQ_FIRST(&b->pending)); // NOLINT(clang-analyzer-unix.Malloc): it unlinks it
         b->bus = sd_bus_flush_close_unref(b->bus);
 }
 

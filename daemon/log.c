@@ -18,14 +18,14 @@ int log_internal(LogLevel level, int error, const char *format, ...) {
         int saved_errno = errno;
         va_list ap;
 
-        va_start(ap, format);
         flockfile(stderr);
         fputs("steve: ", stderr);
         errno = error < 0 ? -error : error;     /* so that %m names it */
-        vfprintf(stderr, format, ap);
+        va_start(ap, format);
+        vfprintf(stderr, format, ap); // NOLINT(clang-analyzer-valist.Uninitialized): errno's store confuses it
+        va_end(ap);
         fputc('\n', stderr);
         funlockfile(stderr);
-        va_end(ap);
 
         errno = saved_errno;
         return -(error < 0 ? -error : error);

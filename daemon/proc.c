@@ -51,7 +51,7 @@ int proc_tgid_of(pid_t tid, pid_t *ret) {
 
 int proc_cmdline(pid_t pid, size_t max, char **ret) {
         _cleanup_free_ char *buf = NULL;
-        size_t len;
+        size_t len = 0;
         int r;
 
         buf = malloc(max + 1);
@@ -59,7 +59,8 @@ int proc_cmdline(pid_t pid, size_t max, char **ret) {
                 return -ENOMEM;
         r = read_proc_file(pid, "cmdline", buf, max + 1, &len);
         if (r < 0)
-                return r;
+                return r; // NOLINT(clang-analyzer-unix.Malloc): _cleanup_free_ frees buf
+
         while (len > 0 && buf[len - 1] == '\0')
                 len--;
         for (size_t i = 0; i < len; i++)

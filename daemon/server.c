@@ -116,7 +116,7 @@ static void client_drop_pollhandles(Client *c, bool notify) {
 static void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph) {
         if (c->n_pollhandles == MAX_POLLHANDLES) {
                 fuse_pollhandle_destroy(c->pollhandles[0]);
-                memmove(c->pollhandles, c->pollhandles + 1, (MAX_POLLHANDLES - 1) * sizeof ph);
+                memmove(c->pollhandles, c->pollhandles + 1, (MAX_POLLHANDLES - 1) * sizeof c->pollhandles[0]);
                 c->n_pollhandles--;
         }
         c->pollhandles[c->n_pollhandles++] = ph;
@@ -148,6 +148,8 @@ static void client_free(Client *c) {
 
 /* Reads the machine's load when a limit needs it and the last reading is
  * older than the recheck timeout (or always, when forced). */
+static const char unreadable[] = "unreadable";
+
 static void refresh_throttle(Server *s, bool force) {
         uint64_t now = now_usec(s);
         const char *over = NULL;
@@ -165,9 +167,9 @@ static void refresh_throttle(Server *s, bool force) {
         r = sysload_read(s->proc, &s->params, &load);
         if (r < 0) {
                 /* Better to serve tokens than to stop every build on the machine. */
-                if (s->over_limit != (const char *) -1)
+                if (s->over_limit != unreadable)
                         log_warning_errno(r, "Cannot read the system's load from %s, limits unchecked: %m", s->proc);
-                s->over_limit = (const char *) -1;
+                s->over_limit = unreadable;
         } else {
                 over = sysload_over_limit(&s->params, &load);
                 if (over != s->over_limit)
@@ -458,8 +460,9 @@ Server *server_free(Server *s) {
 
         if (!s)
                 return NULL;
+        /* ledger_process_exit(), in client_free(), unlinks each one. */
         while ((p = TAILQ_FIRST(&s->ledger.processes)))
-                client_free(container_of(p, Client, ledger));
+                client_free(container_of(p, Client, ledger)); // NOLINT(clang-analyzer-unix.Malloc)
         thread_cache_clear(s);
         on_interrupts(NULL, s);
         sd_event_source_disable_unref(s->reservation_timer);

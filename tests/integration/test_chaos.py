@@ -27,7 +27,7 @@ def test_chaos_leaves_the_pool_whole(start_steve):
     jobs = 8
     steve = start_steve(jobs)
     # the VM tier emulates its CPUs: fewer clients there, and less asked of them
-    clients, enough = (CLIENTS, 2000) if steve.transport == "fuse" else (CLIENTS // 3, 200)
+    clients, enough = (CLIENTS, 2000) if steve.transport == "fuse" else (12, 20)
     rng = random.Random(1)
     # clients stop on their own a little before the end, and say how much they did
     procs = [subprocess.Popen([sys.executable, str(CLIENT), str(steve.path), str(SECONDS - 2), str(i)],
