@@ -36,7 +36,7 @@ typedef struct PendingCall {
         sd_bus_message *message;
         AuthRequest *auth;
         Params candidate;               /* Set: the parameters to apply */
-        const char *property;
+        const ParamInfo *param;         /* Set: which one */
         uint32_t pid;                   /* ReclaimTokens */
         TAILQ_ENTRY(PendingCall) link;
 } PendingCall;
@@ -72,31 +72,33 @@ static void take_snapshot(Bus *b, Snapshot *ret) {
 
 /* Properties: one getter for all, by name. */
 
+static int append_param(sd_bus_message *reply, const ParamInfo *info, const Params *p) {
+        IoctlValue v;
+
+        param_get(p, info, &v);
+        switch (info->kind) {
+        case PARAM_U32:
+                return sd_bus_message_append(reply, "u", v.u32);
+        case PARAM_U64:
+                return sd_bus_message_append(reply, "t", v.u64);
+        case PARAM_BOOL:
+                return sd_bus_message_append(reply, "b", (int) v.u32);
+        case PARAM_DOUBLE:
+        case PARAM_SECONDS:
+                return sd_bus_message_append(reply, "d", v.d);
+        }
+        return -EINVAL;
+}
+
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        const ParamInfo *info = param_by_bus_name(property);
         Bus *b = userdata;
         Snapshot now;
-        const Params *p = &now.params;
 
         take_snapshot(b, &now);
-        if (strcmp(property, "Jobs") == 0)
-                return sd_bus_message_append(reply, "u", p->jobs);
-        if (strcmp(property, "MinJobs") == 0)
-                return sd_bus_message_append(reply, "u", p->min_jobs);
-        if (strcmp(property, "LoadAverage") == 0)
-                return sd_bus_message_append(reply, "d", p->load_average);
-        if (strcmp(property, "LoadRecheckTimeout") == 0)
-                return sd_bus_message_append(reply, "d", (double) p->load_recheck_timeout / USEC_PER_SEC);
-        if (strcmp(property, "MinMemoryAvail") == 0)
-                return sd_bus_message_append(reply, "t", p->min_memory_avail);
-        if (strcmp(property, "CpuPressure") == 0)
-                return sd_bus_message_append(reply, "d", p->cpu_pressure);
-        if (strcmp(property, "MemoryPressure") == 0)
-                return sd_bus_message_append(reply, "d", p->memory_pressure);
-        if (strcmp(property, "PerProcessLimit") == 0)
-                return sd_bus_message_append(reply, "u", p->per_process_limit);
-        if (strcmp(property, "Paused") == 0)
-                return sd_bus_message_append(reply, "b", (int) p->paused);
+        if (info)
+                return append_param(reply, info, &now.params);
         if (strcmp(property, "TokensAvailable") == 0)
                 return sd_bus_message_append(reply, "u", now.available);
         if (strcmp(property, "TokensHeld") == 0)
@@ -118,46 +120,24 @@ static int property_set(sd_bus *bus, const char *path, const char *interface, co
 }
 
 /* Reads a Set's variant into the candidate parameters. */
-static int read_property_value(sd_bus_message *m, const char *property, Params *p, sd_bus_error *error) {
-        const char *type = strcmp(property, "MinMemoryAvail") == 0 ? "t"
-                         : strcmp(property, "Paused") == 0 ? "b"
-                         : (strcmp(property, "Jobs") == 0 || strcmp(property, "MinJobs") == 0 ||
-                            strcmp(property, "PerProcessLimit") == 0) ? "u" : "d";
-        uint32_t u = 0;
-        uint64_t t = 0;
-        double d = 0;
+static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
+        const char *type = param_signature(info);
+        IoctlValue v = {};
         int b = 0, r;
 
         r = sd_bus_message_enter_container(m, 'v', type);
         if (r < 0)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
-                                         property, type);
-        r = sd_bus_message_read_basic(m, type[0], type[0] == 'u' ? (void *) &u : type[0] == 't' ? (void *) &t
-                                                  : type[0] == 'b' ? (void *) &b : (void *) &d);
+                                         info->bus_name, type);
+        r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
+                                                  : info->kind == PARAM_U32 ? (void *) &v.u32
+                                                  : info->kind == PARAM_U64 ? (void *) &v.u64 : (void *) &v.d);
         if (r < 0)
                 return r;
-        if (strcmp(property, "Jobs") == 0) p->jobs = u;
-        else if (strcmp(property, "MinJobs") == 0) p->min_jobs = u;
-        else if (strcmp(property, "PerProcessLimit") == 0) p->per_process_limit = u;
-        else if (strcmp(property, "MinMemoryAvail") == 0) p->min_memory_avail = t;
-        else if (strcmp(property, "Paused") == 0) p->paused = b;
-        else if (strcmp(property, "LoadAverage") == 0) p->load_average = d;
-        else if (strcmp(property, "CpuPressure") == 0) p->cpu_pressure = d;
-        else if (strcmp(property, "MemoryPressure") == 0) p->memory_pressure = d;
-        else if (strcmp(property, "LoadRecheckTimeout") == 0)
-                /* NaN and nonsense become 0, which validation refuses. */
-                p->load_recheck_timeout = d > 0 && d <= SECONDS_MAX ? (uint64_t) (d * USEC_PER_SEC) : 0;
+        if (info->kind == PARAM_BOOL)
+                v.u32 = b != 0;
+        (void) param_set(p, info, &v);  /* a D-Bus boolean is always 0 or 1 here */
         return 0;
-}
-
-static bool writable(const char *property) {
-        static const char *const names[] = { "Jobs", "MinJobs", "LoadAverage", "LoadRecheckTimeout",
-                                             "MinMemoryAvail", "CpuPressure", "MemoryPressure",
-                                             "PerProcessLimit", "Paused" };
-        for (size_t i = 0; i < ELEMENTSOF(names); i++)
-                if (strcmp(property, names[i]) == 0)
-                        return true;
-        return false;
 }
 
 static void pending_free(PendingCall *pc) {
@@ -169,19 +149,6 @@ static void pending_free(PendingCall *pc) {
 
 static void reply_error(sd_bus_message *m, const char *name, const char *message) {
         (void) sd_bus_reply_method_errorf(m, name, "%s", message);
-}
-
-/* Copies the one property that was set onto the parameters as they are now. */
-static void merge_property(const char *property, const Params *from, Params *to) {
-        if (strcmp(property, "Jobs") == 0) to->jobs = from->jobs;
-        else if (strcmp(property, "MinJobs") == 0) to->min_jobs = from->min_jobs;
-        else if (strcmp(property, "PerProcessLimit") == 0) to->per_process_limit = from->per_process_limit;
-        else if (strcmp(property, "MinMemoryAvail") == 0) to->min_memory_avail = from->min_memory_avail;
-        else if (strcmp(property, "Paused") == 0) to->paused = from->paused;
-        else if (strcmp(property, "LoadAverage") == 0) to->load_average = from->load_average;
-        else if (strcmp(property, "CpuPressure") == 0) to->cpu_pressure = from->cpu_pressure;
-        else if (strcmp(property, "MemoryPressure") == 0) to->memory_pressure = from->memory_pressure;
-        else if (strcmp(property, "LoadRecheckTimeout") == 0) to->load_recheck_timeout = from->load_recheck_timeout;
 }
 
 /* false when the call was answered with a refusal. */
@@ -202,7 +169,8 @@ static void on_set_authorized(AuthResult result, void *userdata) {
         const char *error = NULL;
 
         if (authorized(pc, result, "Not authorized to change the jobserver")) {
-                merge_property(pc->property, &pc->candidate, &p);
+                /* Only the property set, onto the parameters as they are now. */
+                param_copy(&p, &pc->candidate, pc->param);
                 if (server_set_params(pc->bus->server, &p, &error) < 0)
                         reply_error(pc->message, SD_BUS_ERROR_INVALID_ARGS, error);
                 else
@@ -252,13 +220,13 @@ static int authorize(Bus *b, sd_bus_message *m, AuthAction action, PendingCall *
 }
 
 /* Properties.Set for our interface, answered once authorized. */
-static int handle_set(Bus *b, sd_bus_message *m, const char *property, sd_bus_error *error) {
+static int handle_set(Bus *b, sd_bus_message *m, const ParamInfo *info, sd_bus_error *error) {
         Params candidate = *server_params(b->server);
         const char *invalid;
         PendingCall *pc;
         int r;
 
-        r = read_property_value(m, property, &candidate, error);
+        r = read_property_value(m, info, &candidate, error);
         if (r < 0)
                 return r;
         invalid = params_invalid(&candidate);
@@ -268,24 +236,26 @@ static int handle_set(Bus *b, sd_bus_message *m, const char *property, sd_bus_er
         if (!pc)
                 return -ENOMEM;
         pc->candidate = candidate;
-        pc->property = property;        /* points into m, which pc keeps referenced */
-        r = authorize(b, m, strcmp(property, "Paused") == 0 ? AUTH_MANAGE : AUTH_CONFIGURE, pc, on_set_authorized);
+        pc->param = info;
+        r = authorize(b, m, info->manage ? AUTH_MANAGE : AUTH_CONFIGURE, pc, on_set_authorized);
         return r < 0 ? r : 1;
 }
 
 static int on_object_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *interface, *property;
+        const ParamInfo *info;
         int r;
 
         if (!sd_bus_message_is_method_call(m, "org.freedesktop.DBus.Properties", "Set"))
                 return 0;
         r = sd_bus_message_read(m, "ss", &interface, &property);
-        if (r < 0 || strcmp(interface, INTERFACE) != 0 || !writable(property)) {
-                /* Leave the rest, and the errors for unknown properties, to sd-bus. */
+        info = r < 0 || strcmp(interface, INTERFACE) != 0 ? NULL : param_by_bus_name(property);
+        if (!info) {
+                /* Leave the rest, and the errors for unknown and read-only properties, to sd-bus. */
                 (void) sd_bus_message_rewind(m, true);
                 return 0;
         }
-        return handle_set(userdata, m, property, error);
+        return handle_set(userdata, m, info, error);
 }
 
 /* Methods */
@@ -421,21 +391,18 @@ static const sd_bus_vtable jobserver_vtable[] = {
 /* PropertiesChanged, coalesced */
 
 static void changed_names(const Snapshot *a, const Snapshot *b, const char **names, size_t *n) {
-#define CHANGED(field, name) if (a->field != b->field) names[(*n)++] = name
+        const ParamInfo *info;
+
         *n = 0;
-        CHANGED(params.jobs, "Jobs");
-        CHANGED(params.min_jobs, "MinJobs");
-        CHANGED(params.load_average, "LoadAverage");
-        CHANGED(params.load_recheck_timeout, "LoadRecheckTimeout");
-        CHANGED(params.min_memory_avail, "MinMemoryAvail");
-        CHANGED(params.cpu_pressure, "CpuPressure");
-        CHANGED(params.memory_pressure, "MemoryPressure");
-        CHANGED(params.per_process_limit, "PerProcessLimit");
-        CHANGED(params.paused, "Paused");
-        CHANGED(available, "TokensAvailable");
-        CHANGED(held, "TokensHeld");
-        CHANGED(waiters, "Waiters");
-#undef CHANGED
+        for (size_t i = 0; (info = param_nth(i)); i++)
+                if (!param_equal(&a->params, &b->params, info))
+                        names[(*n)++] = info->bus_name;
+        if (a->available != b->available)
+                names[(*n)++] = "TokensAvailable";
+        if (a->held != b->held)
+                names[(*n)++] = "TokensHeld";
+        if (a->waiters != b->waiters)
+                names[(*n)++] = "Waiters";
         names[*n] = NULL;
 }
 

@@ -5,6 +5,7 @@
  * (command line, ioctl, D-Bus), validated by one function. */
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define JOBS_MAX 65536
@@ -33,6 +34,42 @@ typedef union IoctlValue {
         int64_t i64;
         double d;
 } IoctlValue;
+
+/* How one parameter travels: its D-Bus property, its ioctl numbers, how it is
+ * stored in Params and shown outside. Both doors (ioctl and D-Bus) read and
+ * write parameters through these, so they cannot disagree. */
+typedef enum ParamKind {
+        PARAM_U32,              /* ioctl u32, D-Bus 'u' */
+        PARAM_U64,              /* ioctl u64, D-Bus 't' */
+        PARAM_DOUBLE,           /* ioctl d, D-Bus 'd' */
+        PARAM_BOOL,             /* ioctl u32 0 or 1, D-Bus 'b' */
+        PARAM_SECONDS,          /* stored in usec; ioctl d and D-Bus 'd' in seconds */
+} ParamKind;
+
+typedef struct ParamInfo {
+        const char *bus_name;
+        unsigned ioctl_get, ioctl_set;
+        ParamKind kind;
+        size_t offset;          /* in Params */
+        bool manage;            /* needs org.steve.Jobserver.manage, not .configure */
+} ParamInfo;
+
+/* All of them, for walking: NULL past the last. */
+const ParamInfo *param_nth(size_t i);
+const ParamInfo *param_by_bus_name(const char *name);
+const ParamInfo *param_by_ioctl_get(unsigned cmd);
+const ParamInfo *param_by_ioctl_set(unsigned cmd);
+/* The D-Bus signature of a kind: "u", "t", "d" or "b". */
+const char *param_signature(const ParamInfo *info);
+
+/* The value as the outside sees it (a bool as u32, seconds as double). */
+void param_get(const Params *p, const ParamInfo *info, IoctlValue *ret);
+/* Stores v; false for a value no parameter of this kind could take (a bool
+ * other than 0 or 1). The result still needs params_invalid(). */
+bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v);
+/* Copies one parameter from one set to another. */
+void param_copy(Params *to, const Params *from, const ParamInfo *info);
+bool param_equal(const Params *a, const Params *b, const ParamInfo *info);
 
 /* Applies the setter cmd with value v to p; false for a number that is no
  * setter or a value no setter could take. The result still needs

@@ -770,23 +770,16 @@ static bool ioctl_have_buffers(fuse_req_t req, unsigned cmd, void *arg, unsigned
 
 
 static bool ioctl_get(const Server *s, unsigned cmd, IoctlValue *v) {
-        const Params *p = &s->params;
+        const ParamInfo *info = param_by_ioctl_get(cmd);
 
-        switch (cmd) {
-        case STEVE_IOC_GET_VERSION:     v->u32 = STEVE_IOCTL_VERSION; break;
-        case STEVE_IOC_GET_TOKENS:      v->i64 = s->ledger.available; break;
-        case STEVE_IOC_GET_JOBS:        v->u32 = p->jobs; break;
-        case STEVE_IOC_GET_MIN_JOBS:    v->u32 = p->min_jobs; break;
-        case STEVE_IOC_GET_LOAD_AVERAGE: v->d = p->load_average; break;
-        case STEVE_IOC_GET_LOAD_RECHECK_TIMEOUT: v->d = (double) p->load_recheck_timeout / 1e6; break;
-        case STEVE_IOC_GET_MIN_MEMORY_AVAIL: v->u64 = p->min_memory_avail; break;
-        case STEVE_IOC_GET_PER_PROCESS_LIMIT: v->u32 = p->per_process_limit; break;
-        case STEVE_IOC_GET_CPU_PRESSURE: v->d = p->cpu_pressure; break;
-        case STEVE_IOC_GET_MEMORY_PRESSURE: v->d = p->memory_pressure; break;
-        case STEVE_IOC_GET_PAUSED:      v->u32 = p->paused; break;
-        default:
+        if (info)
+                param_get(&s->params, info, v);
+        else if (cmd == STEVE_IOC_GET_VERSION)
+                v->u32 = STEVE_IOCTL_VERSION;
+        else if (cmd == STEVE_IOC_GET_TOKENS)
+                v->i64 = s->ledger.available;
+        else
                 return false;
-        }
         return true;
 }
 
@@ -819,6 +812,7 @@ static void on_set_authorized(AuthResult result, void *userdata) {
 
 static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
         const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        const ParamInfo *info = param_by_ioctl_set(cmd);
         Params p = s->params;
         PendingSet *ps;
         IoctlValue v = {};
@@ -826,14 +820,13 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         pid_t tgid;
         int r;
 
-        memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
-        if (!params_apply_ioctl(cmd, &(IoctlValue) {}, &p)) {
+        if (!info) {
                 (void) fuse_reply_err(req, ENOTTY);
                 return;
         }
+        memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
         /* Nonsense is refused before anyone is asked. */
-        p = s->params;
-        if (!params_apply_ioctl(cmd, &v, &p) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
+        if (!param_set(&p, info, &v) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }
@@ -846,7 +839,7 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         }
         *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
         TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
-        r = auth_check(s->auth, cmd == STEVE_IOC_SET_PAUSED ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
+        r = auth_check(s->auth, info->manage ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
                        on_set_authorized, ps, &ps->auth);
         if (r < 0) {
                 TAILQ_REMOVE(&s->pending_sets, ps, link);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <math.h>
+#include <string.h>
+
+#include "steve/steve-ioctl.h"
 
 #include "params.h"
 #include "parse.h"
@@ -133,6 +136,37 @@ TEST(params_refuse_nonsense) {
         p = ok; p.per_process_limit = 70000;    CHECK(params_invalid(&p) != NULL);
         p = ok; p.min_jobs = 0; p.per_process_limit = 2; p.paused = true;
         CHECK(params_invalid(&p) == NULL);
+}
+
+TEST(every_parameter_round_trips_through_its_descriptor) {
+        const Params base = { .jobs = 4, .min_jobs = 1, .load_recheck_timeout = 500000, .reservation_timeout = 500000 };
+        const ParamInfo *info;
+        size_t n = 0;
+
+        for (size_t i = 0; (info = param_nth(i)); i++, n++) {
+                Params p = base, q = base;
+                IoctlValue v = {}, back;
+
+                CHECK(param_by_bus_name(info->bus_name) == info);
+                CHECK(param_by_ioctl_get(info->ioctl_get) == info);
+                CHECK(param_by_ioctl_set(info->ioctl_set) == info);
+                if (info->kind == PARAM_DOUBLE || info->kind == PARAM_SECONDS)
+                        v.d = 0.25;
+                else
+                        v.u64 = info->kind == PARAM_BOOL ? 1 : 7;  /* u32 and u64 alike */
+                CHECK(param_set(&p, info, &v));
+                param_get(&p, info, &back);
+                CHECK(memcmp(&v, &back, sizeof v) == 0);
+                CHECK(!param_equal(&p, &q, info));
+                param_copy(&q, &p, info);
+                CHECK(param_equal(&p, &q, info));
+                CHECK(memcmp(&p, &q, sizeof p) == 0);
+                CHECK_EQ(info->manage, strcmp(info->bus_name, "Paused") == 0);
+        }
+        CHECK_EQ(n, 9);
+        CHECK(param_by_bus_name("TokensAvailable") == NULL);
+        CHECK(param_by_ioctl_set(STEVE_IOC_GET_JOBS) == NULL);
+        CHECK(!params_apply_ioctl(STEVE_IOC_SET_PAUSED, &(IoctlValue) { .u32 = 2 }, &(Params) {}));
 }
 
 int main(void) {
