@@ -8,16 +8,23 @@
 #include "parse.h"
 #include "util.h"
 
-int parse_jobs(const char *s, uint32_t *ret) {
-        unsigned long v;
+/* Digits only: strtoul() alone would take signs, spaces and wrap-arounds. */
+static int parse_unsigned(const char *s, int base, unsigned long *ret) {
         char *end;
 
         if (!s || !*s || *s == '-' || *s == '+')
                 return -EINVAL;
         errno = 0;
-        v = strtoul(s, &end, 10);
-        if (errno != 0 || *end != '\0')
-                return -EINVAL;
+        *ret = strtoul(s, &end, base);
+        return errno != 0 || *end != '\0' ? -EINVAL : 0;
+}
+
+int parse_jobs(const char *s, uint32_t *ret) {
+        unsigned long v;
+        int r = parse_unsigned(s, 10, &v);
+
+        if (r < 0)
+                return r;
         if (v < 1 || v > JOBS_MAX)
                 return -ERANGE;
         *ret = (uint32_t) v;
@@ -26,13 +33,8 @@ int parse_jobs(const char *s, uint32_t *ret) {
 
 int parse_mode(const char *s, mode_t *ret) {
         unsigned long v;
-        char *end;
 
-        if (!s || !*s || *s == '-' || *s == '+')
-                return -EINVAL;
-        errno = 0;
-        v = strtoul(s, &end, 8);
-        if (errno != 0 || *end != '\0' || v > 0777)
+        if (parse_unsigned(s, 8, &v) < 0 || v > 0777)
                 return -EINVAL;
         *ret = (mode_t) v;
         return 0;

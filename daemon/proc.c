@@ -35,11 +35,10 @@ static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, s
 int proc_tgid_of(pid_t tid, pid_t *ret) {
         char buf[1024];
         const char *p;
-        size_t len;
         int r;
 
         /* Tgid: is on the fourth line, well inside the first kilobyte. */
-        r = read_proc_file(tid, "status", buf, sizeof buf, &len);
+        r = read_proc_file(tid, "status", buf, sizeof buf, NULL);
         if (r < 0)
                 return r;
         p = strstr(buf, "\nTgid:");
@@ -82,10 +81,9 @@ int proc_start_time(pid_t pid, uint64_t *ret) {
         char buf[1024];
         const char *p;
         unsigned long long t;
-        size_t len;
         int r;
 
-        r = read_proc_file(pid, "stat", buf, sizeof buf, &len);
+        r = read_proc_file(pid, "stat", buf, sizeof buf, NULL);
         if (r < 0)
                 return r;
         /* The command name may hold spaces and parentheses: count from the last ')'. */

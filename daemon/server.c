@@ -296,6 +296,8 @@ static int thread_owner(Server *s, pid_t tid, pid_t *ret) {
                 (*found)->tgid = *ret;
                 return 0;
         }
+        if (*ret == tid)
+                return 0;               /* a main thread: client_find() knows it once it is a client */
         if (s->n_threads >= THREAD_CACHE_MAX)
                 thread_cache_clear(s);  /* stale entries of dead threads go too */
         t = malloc(sizeof *t);
@@ -309,6 +311,15 @@ static int thread_owner(Server *s, pid_t tid, pid_t *ret) {
         return 0;
 }
 
+/* The process of thread tid: itself when it is a known client's main thread. */
+static int process_of(Server *s, pid_t tid, pid_t *ret) {
+        if (client_find(s, tid)) {
+                *ret = tid;
+                return 0;
+        }
+        return thread_owner(s, tid, ret);
+}
+
 /* The request context names a thread; tokens are accounted to its process. */
 static int client_get(Server *s, fuse_req_t req, Client **ret) {
         pid_t tid = fuse_req_ctx(req)->pid, tgid;
@@ -320,6 +331,7 @@ static int client_get(Server *s, fuse_req_t req, Client **ret) {
         if (tid <= 0)
                 return -EPERM;          /* from outside our pid namespace: cannot be tracked */
 
+        /* One lookup on the hot path: a known client's main thread. */
         c = client_find(s, tid);
         if (c) {
                 *ret = c;
@@ -328,12 +340,10 @@ static int client_get(Server *s, fuse_req_t req, Client **ret) {
         r = thread_owner(s, tid, &tgid);
         if (r < 0)
                 return r;
-        if (tgid != tid) {
-                c = client_find(s, tgid);
-                if (c) {
-                        *ret = c;
-                        return 0;
-                }
+        c = tgid != tid ? client_find(s, tgid) : NULL;
+        if (c) {
+                *ret = c;
+                return 0;
         }
         return client_new(s, tgid, ret);
 }
@@ -830,7 +840,7 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }
-        if (proc_tgid_of(ctx->pid, &tgid) >= 0)
+        if (process_of(s, ctx->pid, &tgid) >= 0)
                 subject.pid = tgid;
         ps = calloc(1, sizeof *ps);
         if (!ps) {

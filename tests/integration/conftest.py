@@ -33,6 +33,12 @@ STATE_RE = re.compile(r"(-?\d+)/(\d+) tokens available, (-?\d+) held, (\d+) rese
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
 
+def as_user(user, argv):
+    """argv run as user, with that user's group and no others."""
+    pw = pwd.getpwnam(user)
+    return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:
@@ -134,8 +140,7 @@ class Steve:
         """Runs stevie against this steve; returns the CompletedProcess."""
         argv = [str(STEVIE), f"--device={self.path}", *map(str, args)]
         if user:
-            pw = pwd.getpwnam(user)
-            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+            argv = as_user(user, argv)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=60, **kwargs)
         if check:
             assert r.returncode == 0, f"{argv} -> {r.returncode}: {r.stderr}"
@@ -176,8 +181,7 @@ class Client:
     def __init__(self, path, env=None, preexec_fn=None, user=None):
         argv = [sys.executable, str(JSCLIENT), str(path)]
         if user:
-            pw = pwd.getpwnam(user)
-            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+            argv = as_user(user, argv)
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      text=True, bufsize=1, env=env, preexec_fn=preexec_fn)
         self.answers = {}
@@ -376,8 +380,7 @@ class PrivateBus:
     def busctl(self, *args, user=None, check=True):
         argv = ["busctl", f"--address={self.address}", *map(str, args)]
         if user:
-            pw = pwd.getpwnam(user)
-            argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+            argv = as_user(user, argv)
         r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
         if check:
             assert r.returncode == 0, f"{argv}: {r.stderr}"

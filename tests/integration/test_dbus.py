@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, wait_until
+from conftest import ROOT, as_user, wait_until
 
 OBJ = ("org.steve.Jobserver", "/org/steve/Jobserver")
 IFACE = "org.steve.Jobserver"
@@ -34,9 +34,7 @@ DBUS_CALL = ROOT / "tests" / "integration" / "dbus_call.py"
 def dbus_call(bus, *args, user=None):
     argv = [sys.executable, str(DBUS_CALL), bus.address, *map(str, args)]
     if user:
-        import pwd
-        pw = pwd.getpwnam(user)
-        argv = ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
+        argv = as_user(user, argv)
     return subprocess.run(argv, capture_output=True, text=True, timeout=30).stdout.strip()
 
 
