@@ -37,22 +37,20 @@ bool params_system_limits(const Params *p) {
         return p->load_average > 0 || p->min_memory_avail > 0 || p->cpu_pressure > 0 || p->memory_pressure > 0;
 }
 
+#define PARAM(n, number, k, field, m)                                                   \
+        { .bus_name = (n), .offset = offsetof(Params, field), .ioctl_get = STEVE_IOC_GET_##number, \
+          .ioctl_set = STEVE_IOC_SET_##number, .kind = (k), .manage = (m) }
+
 static const ParamInfo param_infos[] = {
-        { "Jobs", STEVE_IOC_GET_JOBS, STEVE_IOC_SET_JOBS, PARAM_U32, offsetof(Params, jobs), false },
-        { "MinJobs", STEVE_IOC_GET_MIN_JOBS, STEVE_IOC_SET_MIN_JOBS, PARAM_U32, offsetof(Params, min_jobs), false },
-        { "LoadAverage", STEVE_IOC_GET_LOAD_AVERAGE, STEVE_IOC_SET_LOAD_AVERAGE, PARAM_DOUBLE,
-          offsetof(Params, load_average), false },
-        { "LoadRecheckTimeout", STEVE_IOC_GET_LOAD_RECHECK_TIMEOUT, STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT,
-          PARAM_SECONDS, offsetof(Params, load_recheck_timeout), false },
-        { "MinMemoryAvail", STEVE_IOC_GET_MIN_MEMORY_AVAIL, STEVE_IOC_SET_MIN_MEMORY_AVAIL, PARAM_U64,
-          offsetof(Params, min_memory_avail), false },
-        { "CpuPressure", STEVE_IOC_GET_CPU_PRESSURE, STEVE_IOC_SET_CPU_PRESSURE, PARAM_DOUBLE,
-          offsetof(Params, cpu_pressure), false },
-        { "MemoryPressure", STEVE_IOC_GET_MEMORY_PRESSURE, STEVE_IOC_SET_MEMORY_PRESSURE, PARAM_DOUBLE,
-          offsetof(Params, memory_pressure), false },
-        { "PerProcessLimit", STEVE_IOC_GET_PER_PROCESS_LIMIT, STEVE_IOC_SET_PER_PROCESS_LIMIT, PARAM_U32,
-          offsetof(Params, per_process_limit), false },
-        { "Paused", STEVE_IOC_GET_PAUSED, STEVE_IOC_SET_PAUSED, PARAM_BOOL, offsetof(Params, paused), true },
+        PARAM("Jobs",               JOBS,                 PARAM_U32,     jobs,                 false),
+        PARAM("MinJobs",            MIN_JOBS,             PARAM_U32,     min_jobs,             false),
+        PARAM("LoadAverage",        LOAD_AVERAGE,         PARAM_DOUBLE,  load_average,         false),
+        PARAM("LoadRecheckTimeout", LOAD_RECHECK_TIMEOUT, PARAM_SECONDS, load_recheck_timeout, false),
+        PARAM("MinMemoryAvail",     MIN_MEMORY_AVAIL,     PARAM_U64,     min_memory_avail,     false),
+        PARAM("CpuPressure",        CPU_PRESSURE,         PARAM_DOUBLE,  cpu_pressure,         false),
+        PARAM("MemoryPressure",     MEMORY_PRESSURE,      PARAM_DOUBLE,  memory_pressure,      false),
+        PARAM("PerProcessLimit",    PER_PROCESS_LIMIT,    PARAM_U32,     per_process_limit,    false),
+        PARAM("Paused",             PAUSED,               PARAM_BOOL,    paused,               true),
 };
 
 #define N_PARAM_INFOS (sizeof param_infos / sizeof param_infos[0])
@@ -89,33 +87,53 @@ const char *param_signature(const ParamInfo *info) {
         return signatures[info->kind];
 }
 
-#define FIELD(p, info, type) ((type *) ((char *) (p) + (info)->offset))
-#define CONST_FIELD(p, info, type) ((const type *) ((const char *) (p) + (info)->offset))
+/* How many bytes each kind takes in Params. */
+static const size_t field_sizes[] = {
+        [PARAM_U32] = sizeof(uint32_t), [PARAM_U64] = sizeof(uint64_t), [PARAM_DOUBLE] = sizeof(double),
+        [PARAM_BOOL] = sizeof(bool), [PARAM_SECONDS] = sizeof(uint64_t),
+};
+
+/* The field as stored; memcpy, because Params is reached by offset. */
+static void load_field(const Params *p, const ParamInfo *info, void *out) {
+        memcpy(out, (const char *) p + info->offset, field_sizes[info->kind]);
+}
+
+static void store_field(Params *p, const ParamInfo *info, const void *in) {
+        memcpy((char *) p + info->offset, in, field_sizes[info->kind]);
+}
 
 void param_get(const Params *p, const ParamInfo *info, IoctlValue *ret) {
+        uint64_t usec;
+        bool b;
+
         *ret = (IoctlValue) {};
         switch (info->kind) {
-        case PARAM_U32:     ret->u32 = *CONST_FIELD(p, info, uint32_t); break;
-        case PARAM_U64:     ret->u64 = *CONST_FIELD(p, info, uint64_t); break;
-        case PARAM_DOUBLE:  ret->d = *CONST_FIELD(p, info, double); break;
-        case PARAM_BOOL:    ret->u32 = *CONST_FIELD(p, info, bool); break;
-        case PARAM_SECONDS: ret->d = (double) *CONST_FIELD(p, info, uint64_t) / 1e6; break;
+        case PARAM_U32:     load_field(p, info, &ret->u32); break;
+        case PARAM_U64:     load_field(p, info, &ret->u64); break;
+        case PARAM_DOUBLE:  load_field(p, info, &ret->d); break;
+        case PARAM_BOOL:    load_field(p, info, &b); ret->u32 = b; break;
+        case PARAM_SECONDS: load_field(p, info, &usec); ret->d = (double) usec / 1e6; break;
         }
 }
 
 bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v) {
+        uint64_t usec;
+        bool b;
+
         switch (info->kind) {
-        case PARAM_U32:     *FIELD(p, info, uint32_t) = v->u32; break;
-        case PARAM_U64:     *FIELD(p, info, uint64_t) = v->u64; break;
-        case PARAM_DOUBLE:  *FIELD(p, info, double) = v->d; break;
+        case PARAM_U32:     store_field(p, info, &v->u32); break;
+        case PARAM_U64:     store_field(p, info, &v->u64); break;
+        case PARAM_DOUBLE:  store_field(p, info, &v->d); break;
         case PARAM_BOOL:
                 if (v->u32 > 1)
                         return false;
-                *FIELD(p, info, bool) = v->u32;
+                b = v->u32;
+                store_field(p, info, &b);
                 break;
         case PARAM_SECONDS:
                 /* NaN and out-of-range values become 0, which params_invalid() refuses. */
-                *FIELD(p, info, uint64_t) = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
+                usec = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
+                store_field(p, info, &usec);
                 break;
         }
         return true;
@@ -123,11 +141,7 @@ bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v) {
 
 void param_copy(Params *to, const Params *from, const ParamInfo *info) {
         /* The stored field itself: seconds through a double could lose a microsecond. */
-        static const size_t sizes[] = {
-                [PARAM_U32] = sizeof(uint32_t), [PARAM_U64] = sizeof(uint64_t), [PARAM_DOUBLE] = sizeof(double),
-                [PARAM_BOOL] = sizeof(bool), [PARAM_SECONDS] = sizeof(uint64_t),
-        };
-        memcpy((char *) to + info->offset, (const char *) from + info->offset, sizes[info->kind]);
+        memcpy((char *) to + info->offset, (const char *) from + info->offset, field_sizes[info->kind]);
 }
 
 bool param_equal(const Params *a, const Params *b, const ParamInfo *info) {

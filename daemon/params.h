@@ -48,9 +48,9 @@ typedef enum ParamKind {
 
 typedef struct ParamInfo {
         const char *bus_name;
+        size_t offset;          /* in Params */
         unsigned ioctl_get, ioctl_set;
         ParamKind kind;
-        size_t offset;          /* in Params */
         bool manage;            /* needs org.steve.Jobserver.manage, not .configure */
 } ParamInfo;
 
