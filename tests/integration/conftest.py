@@ -32,6 +32,14 @@ STATE_RE = re.compile(r"(-?\d+)/(\d+) tokens available, (-?\d+) held, (\d+) rese
 
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
+# STEVE_VALGRIND=/path/to/valgrind runs every steve under memcheck (tests/run-tests
+# --valgrind). With -q memcheck writes nothing but errors and definite leaks, so
+# any line in its log is a report.
+VALGRIND = os.environ.get("STEVE_VALGRIND")
+VALGRIND_ARGS = ["-q", "--leak-check=full", "--show-leak-kinds=definite",
+                 "--errors-for-leak-kinds=definite", "--vgdb=no", "--num-callers=40",
+                 f"--suppressions={ROOT / 'tests' / 'valgrind.supp'}"]
+
 
 def as_user(user, argv):
     """argv run as user, with that user's group and no others."""
@@ -85,7 +93,12 @@ class Steve:
         if not any(a.startswith("--bus") for a in args):
             args = [*args, "--bus=none"]
         self.argv = [str(STEVE), "-j", str(jobs), *where, *args]
-        self.proc = subprocess.Popen(self.argv, stderr=subprocess.PIPE, text=True,
+        self.valgrind_log = None
+        launch = self.argv
+        if VALGRIND:
+            self.valgrind_log = tmp_path / f"valgrind-{next(Steve.counter)}.log"
+            launch = [VALGRIND, *VALGRIND_ARGS, f"--log-file={self.valgrind_log}", *self.argv]
+        self.proc = subprocess.Popen(launch, stderr=subprocess.PIPE, text=True,
                                      env=None if env is None else dict(os.environ, **env))
         threading.Thread(target=self._collect, daemon=True).start()
         self.wait_for_line("running on", timeout=10)
@@ -168,6 +181,12 @@ class Steve:
                 self.proc.kill()
                 self.proc.wait()
         return self.proc.returncode
+
+    def memcheck_report(self):
+        """What memcheck said about this daemon; empty when clean or not under valgrind."""
+        if self.valgrind_log is None or not self.valgrind_log.exists():
+            return ""
+        return self.valgrind_log.read_text()
 
     def cleanup(self):
         self.stop()
@@ -293,6 +312,8 @@ def start_steve(transport, node_dir):
     for s in started:
         reports = [l for l in s.lines if SANITIZER_RE.search(l)]
         assert not reports, "sanitizer report from steve:\n" + s.log()
+        memcheck = s.memcheck_report()
+        assert not memcheck, "memcheck report from steve:\n" + memcheck
 
 
 @pytest.fixture

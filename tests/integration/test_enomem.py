@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, STEVE
+from conftest import BUILD, ROOT, STEVE, VALGRIND
 
 
 def sanitized():
@@ -19,6 +19,8 @@ def sanitized():
 def failmalloc(tmp_path):
     if sanitized():
         pytest.skip("ASan's allocator cannot be interposed")
+    if VALGRIND:
+        pytest.skip("memcheck replaces malloc before any LD_PRELOAD library")
     lib = tmp_path / "failmalloc.so"
     subprocess.run(["cc", "-O1", "-shared", "-fPIC", "-o", str(lib), str(ROOT / "tests/tools/failmalloc.c"), "-ldl"],
                    check=True)
