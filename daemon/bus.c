@@ -50,6 +50,8 @@ struct Bus {
         sd_bus *bus;
         sd_event_source *emit_timer, *reconnect_timer;
         uint64_t reconnect_delay;
+        BusSettled settled;
+        void *settled_data;
         Snapshot emitted;
         TAILQ_HEAD(, PendingCall) pending;
 };
@@ -424,16 +426,15 @@ static int on_emit_timer(sd_event_source *source, uint64_t usec, void *userdata)
         return 0;
 }
 
-/* Called by the server after every request: cheap unless something changed. */
-static void on_server_changed(void *userdata) {
-        Bus *b = userdata;
+/* Called after every request: cheap unless something changed. */
+void bus_server_changed(Bus *b) {
         const char *names[16];
         Snapshot now;
         size_t n;
         int enabled = SD_EVENT_OFF;
         uint64_t t;
 
-        if (!b->bus)
+        if (!b || !b->bus)
                 return;
         (void) sd_event_source_get_enabled(b->emit_timer, &enabled);
         if (enabled != SD_EVENT_OFF)
@@ -450,6 +451,15 @@ static void on_server_changed(void *userdata) {
 /* Connection */
 
 static int bus_connect(Bus *b);
+
+/* The first attempt to own the name has ended, one way or the other. */
+static void settle(Bus *b) {
+        BusSettled settled = b->settled;
+
+        b->settled = NULL;
+        if (settled)
+                settled(b->settled_data);
+}
 
 static void bus_disconnect(Bus *b) {
         while (!TAILQ_EMPTY(&b->pending))
@@ -471,6 +481,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
         log_warning("Lost the D-Bus connection; tokens are still served, reconnecting");
         bus_disconnect(b);
+        settle(b);
         schedule_reconnect(b);
         return 0;
 }
@@ -483,13 +494,16 @@ static int on_reconnect_timer(sd_event_source *source, uint64_t usec, void *user
         return 0;
 }
 
+
 static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const sd_bus_error *e = sd_bus_message_get_error(m);
+        Bus *b = userdata;
 
         if (e)
                 log_warning("Cannot own %s on D-Bus (%s); serving tokens without it", BUS_NAME, e->message);
         else
                 log_info("Owning %s on D-Bus", BUS_NAME);
+        settle(b);
         return 0;
 }
 
@@ -519,12 +533,14 @@ static int bus_connect(Bus *b) {
         return 0;
 }
 
-int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where, Bus **ret) {
+int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where,
+            BusSettled settled, void *userdata, Bus **ret) {
         Bus *b;
         int r;
 
         if (kind == BUS_NONE) {
                 log_notice("D-Bus is off (--bus none)");
+                settled(userdata);
                 *ret = NULL;
                 return 0;
         }
@@ -538,6 +554,8 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
         b->auth = auth;
         b->kind = kind;
         b->reconnect_delay = RECONNECT_MIN;
+        b->settled = settled;
+        b->settled_data = userdata;
         TAILQ_INIT(&b->pending);
         r = event_add_idle_timer(event, &b->emit_timer, USEC_PER_SEC / 100, on_emit_timer, b);
         if (r >= 0)
@@ -546,9 +564,10 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
                 bus_free(b);
                 return r;
         }
-        server_set_observer(server, on_server_changed, b);
-        if (bus_connect(b) < 0)
+        if (bus_connect(b) < 0) {
+                settle(b);
                 schedule_reconnect(b);
+        }
         *ret = b;
         return 0;
 }
@@ -556,7 +575,6 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
 Bus *bus_free(Bus *b) {
         if (!b)
                 return NULL;
-        server_set_observer(b->server, NULL, NULL);
         bus_disconnect(b);
         sd_event_source_disable_unref(b->emit_timer);
         sd_event_source_disable_unref(b->reconnect_timer);

@@ -15,6 +15,12 @@
 
 typedef struct Bus Bus;
 
+/* Called once, when the first attempt to own the bus name has succeeded or failed. */
+typedef void (*BusSettled)(void *userdata);
+
 /* where: the path clients connect to, published as the Path property. */
-int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where, Bus **ret);
+int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where,
+            BusSettled settled, void *userdata, Bus **ret);
 Bus *bus_free(Bus *b);
+/* The pool changed: PropertiesChanged, coalesced. NULL is fine. */
+void bus_server_changed(Bus *b);

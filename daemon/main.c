@@ -7,10 +7,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "bus.h"
 #include "log.h"
+#include "notify.h"
 #include "options.h"
 #include "server.h"
 #include "sysload.h"
@@ -26,17 +30,38 @@ typedef struct Daemon {
         Server *server;
         Transport *transport;
         Bus *bus;
+        Notify *notify;
 } Daemon;
+
+/* The misc devices a service manager may hand over (Documentation/admin-guide/devices.txt). */
+#define MISC_MAJOR 10
+#define CUSE_MINOR 203
+#define FUSE_MINOR 229
+
+typedef enum PassedKind { PASSED_NONE, PASSED_CUSE, PASSED_FUSE } PassedKind;
 
 static void on_ready(const char *where, void *userdata) {
         Daemon *d = userdata;
         log_notice("running on %s for %" PRIu32 " jobs", where, server_params(d->server)->jobs);
+        notify_node_ready(d->notify);
+}
+
+static void on_bus_settled(void *userdata) {
+        Daemon *d = userdata;
+        notify_bus_settled(d->notify);
+}
+
+static void on_server_changed(void *userdata) {
+        Daemon *d = userdata;
+        bus_server_changed(d->bus);
+        notify_server_changed(d->notify);
 }
 
 static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
 
         log_notice("%s received, stopping", strsignal((int) si->ssi_signo));
+        notify_stopping(d->notify);
         server_shutdown(d->server);
         return sd_event_exit(d->event, 0);
 }
@@ -91,9 +116,52 @@ static int setup_signals(Daemon *d) {
         return r < 0 ? log_error_errno(r, "Failed to watch signals: %m") : 0;
 }
 
+/* Socket activation (units/steve.socket): systemd opened /dev/cuse, or a
+ * test mounted /dev/fuse, and passed the fd, so steve needs no privilege. */
+static int passed_device(int *ret_fd, PassedKind *ret_kind) {
+        struct stat st;
+        int n = sd_listen_fds(true);
+
+        *ret_fd = -1;
+        *ret_kind = PASSED_NONE;
+        if (n < 0)
+                return log_error_errno(n, "Bad file descriptors passed by the service manager: %m");
+        if (n == 0)
+                return 0;
+        if (n > 1)
+                return log_error_errno(EINVAL, "%d file descriptors passed; steve takes one, /dev/cuse or /dev/fuse", n);
+        if (fstat(SD_LISTEN_FDS_START, &st) < 0)
+                return log_error_errno(errno, "Cannot inspect the passed file descriptor: %m");
+        if (S_ISCHR(st.st_mode) && major(st.st_rdev) == MISC_MAJOR && minor(st.st_rdev) == CUSE_MINOR)
+                *ret_kind = PASSED_CUSE;
+        else if (S_ISCHR(st.st_mode) && major(st.st_rdev) == MISC_MAJOR && minor(st.st_rdev) == FUSE_MINOR)
+                *ret_kind = PASSED_FUSE;
+        else
+                return log_error_errno(EINVAL, "The passed file descriptor is neither /dev/cuse nor /dev/fuse");
+        log_info("serving the %s passed by the service manager",
+                 *ret_kind == PASSED_CUSE ? "/dev/cuse" : "/dev/fuse");
+        *ret_fd = SD_LISTEN_FDS_START;
+        return 0;
+}
+
 static int setup_transport(Daemon *d) {
         const Options *o = d->options;
-        FuseNode node = { .uid = o->node_uid, .gid = o->node_gid, .mode = o->node_mode };
+        FuseNode node = { .uid = o->node_uid, .gid = o->node_gid, .mode = o->node_mode, .fd = -1 };
+        PassedKind kind;
+        int fd, r;
+
+        r = passed_device(&fd, &kind);
+        if (r < 0)
+                return r;
+        if (kind == PASSED_FUSE) {
+                if (!o->path)
+                        return log_error_errno(EINVAL, "A passed /dev/fuse needs --path, where it is mounted");
+                node.path = o->path;
+                node.fd = fd;
+                return transport_new_fuse(d->event, d->server, &node, on_ready, d, &d->transport);
+        }
+        if (kind == PASSED_CUSE)
+                return transport_new_cuse(d->event, d->server, o->dev_name, fd, on_ready, d, &d->transport);
 
         node.path = o->path;
         if (!node.path && o->fallback_path && access("/dev/cuse", F_OK) < 0) {
@@ -103,7 +171,7 @@ static int setup_transport(Daemon *d) {
         }
         if (node.path)
                 return transport_new_fuse(d->event, d->server, &node, on_ready, d, &d->transport);
-        return transport_new_cuse(d->event, d->server, o->dev_name, on_ready, d, &d->transport);
+        return transport_new_cuse(d->event, d->server, o->dev_name, -1, on_ready, d, &d->transport);
 }
 
 static int run(const Options *o) {
@@ -134,6 +202,12 @@ static int run(const Options *o) {
                 log_error_errno(r, "Failed to set up the jobserver: %m");
                 goto finish;
         }
+        r = notify_new(d.event, d.server, &d.notify);
+        if (r < 0) {
+                log_error_errno(r, "Failed to set up service manager notification: %m");
+                goto finish;
+        }
+        server_set_observer(d.server, on_server_changed, &d);
         if (setup_transport(&d) < 0) {
                 status = EXIT_USAGE;
                 goto finish;
@@ -144,7 +218,7 @@ static int run(const Options *o) {
         if (o->user && drop_privileges(o->user) < 0)
                 goto finish;
         /* After dropping privileges: the bus sees the user steve runs as. */
-        r = bus_new(d.event, d.server, d.auth, o->bus, transport_where(d.transport), &d.bus);
+        r = bus_new(d.event, d.server, d.auth, o->bus, transport_where(d.transport), on_bus_settled, &d, &d.bus);
         if (r < 0) {
                 log_error_errno(r, "Failed to set up D-Bus: %m");
                 goto finish;
@@ -155,6 +229,7 @@ static int run(const Options *o) {
 finish:
         d.bus = bus_free(d.bus);
         d.transport = transport_free(d.transport);
+        d.notify = notify_free(d.notify);
         d.server = server_free(d.server);
         d.auth = auth_free(d.auth);
         sd_event_unref(d.event);

@@ -117,7 +117,7 @@ static Transport *transport_alloc(Server *server, TransportReady ready, void *us
         return t;
 }
 
-int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
+int transport_new_cuse(sd_event *event, Server *server, const char *dev_name, int device_fd,
                        TransportReady ready, void *userdata, Transport **ret) {
         char *argv[] = { (char *) "steve", NULL };
         struct fuse_args args = FUSE_ARGS_INIT(1, argv);
@@ -140,7 +140,7 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
         /* FIONREAD's number carries no size; only unrestricted ioctls can answer it. */
         ci.flags = CUSE_UNRESTRICTED_IOCTL;
 
-        fd = open("/dev/cuse", O_RDWR | O_CLOEXEC);
+        fd = device_fd >= 0 ? device_fd : open("/dev/cuse", O_RDWR | O_CLOEXEC);
         if (fd < 0) {
                 r = log_error_errno(errno, "Cannot open /dev/cuse: %m%s",
                                     errno == ENOENT ? " (no CUSE in this kernel? try 'modprobe cuse', or --path)" : "");
@@ -300,6 +300,19 @@ static int prepare_node(Transport *t) {
         return 0;
 }
 
+/* A /dev/fuse fd someone else mounted at the node (socket activation):
+ * libfuse takes it as "/dev/fd/N" and leaves mounting and unmounting alone. */
+static int attach_mounted(Transport *t) {
+        char fd_path[32];
+
+        snprintf(fd_path, sizeof fd_path, "/dev/fd/%d", t->node.fd);
+        if (fuse_session_mount(t->session, fd_path) < 0)
+                return log_error_errno(EIO, "Failed to take over the FUSE mount at %s", t->node.path);
+        if (fuse_session_custom_io(t->session, &fuse_stream_io, t->node.fd) < 0)
+                return log_error_errno(ENOMEM, "Failed to set up FUSE I/O");
+        return 0;
+}
+
 static int fuse_session_setup(Transport *t) {
         /* fusermount3's auto_unmount removes the mount even if steve is killed;
          * allow_other needs root (or user_allow_other in /etc/fuse.conf). */
@@ -316,6 +329,8 @@ static int fuse_session_setup(Transport *t) {
         fuse_opt_free_args(&args);
         if (!t->session)
                 return log_error_errno(EINVAL, "Failed to create the FUSE session");
+        if (t->node.fd >= 0)
+                return attach_mounted(t);
         if (fuse_session_mount(t->session, t->node.path) < 0)
                 return log_error_errno(EIO, "Failed to mount the jobserver at %s", t->node.path);
         t->mounted = true;
@@ -339,7 +354,7 @@ int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
         t->node.path = t->where;
         clock_gettime(CLOCK_REALTIME, &t->created);
 
-        r = prepare_node(t);
+        r = node->fd >= 0 ? 0 : prepare_node(t);
         if (r >= 0)
                 r = fuse_session_setup(t);
         if (r >= 0)

@@ -19,12 +19,14 @@ typedef void (*TransportReady)(const char *where, void *userdata);
 
 typedef struct FuseNode {
         const char *path;
+        int fd;                 /* an already mounted /dev/fuse fd, or -1 to mount path */
         uid_t uid;
         gid_t gid;
         mode_t mode;
 } FuseNode;
 
-int transport_new_cuse(sd_event *event, Server *server, const char *dev_name,
+/* device_fd: an open /dev/cuse (socket activation), or -1 to open it here. */
+int transport_new_cuse(sd_event *event, Server *server, const char *dev_name, int device_fd,
                        TransportReady ready, void *userdata, Transport **ret);
 int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
                        TransportReady ready, void *userdata, Transport **ret);

@@ -77,13 +77,13 @@ class State:
 class Steve:
     """One running daemon; its stderr is collected line by line."""
 
-    def __init__(self, transport, tmp_path, args, jobs, env=None):
+    def __init__(self, transport, tmp_path, args, jobs, env=None, wrap=(), pass_fds=(), wait=True, path=None):
         self.transport = transport
         self.lines = []
         self.eof = False
         self.cond = threading.Condition()
         if transport == "fuse":
-            self.path = tmp_path / f"jobserver-{next(Steve.counter)}"
+            self.path = path or tmp_path / f"jobserver-{next(Steve.counter)}"
             where = ["--path", str(self.path)]
         else:
             name = f"steve-test-{os.getpid()}-{next(Steve.counter)}"
@@ -97,12 +97,19 @@ class Steve:
         launch = self.argv
         if VALGRIND:
             self.valgrind_log = tmp_path / f"valgrind-{next(Steve.counter)}.log"
+            self.valgrind_log.touch(mode=0o666)     # steve may run as another user
+            self.valgrind_log.chmod(0o666)
             launch = [VALGRIND, *VALGRIND_ARGS, f"--log-file={self.valgrind_log}", *self.argv]
-        self.proc = subprocess.Popen(launch, stderr=subprocess.PIPE, text=True,
+        # wrap: a command line that execs the rest (setpriv, a socket-activation shim).
+        self.proc = subprocess.Popen([*wrap, *launch], stderr=subprocess.PIPE, text=True, pass_fds=pass_fds,
                                      env=None if env is None else dict(os.environ, **env))
         threading.Thread(target=self._collect, daemon=True).start()
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self):
         self.wait_for_line("running on", timeout=10)
-        if transport == "cuse":
+        if self.transport == "cuse":
             wait_until(self.path.exists, what=f"{self.path} to appear")
 
     counter = iter(range(1, 1 << 30))
@@ -302,8 +309,8 @@ def start_steve(transport, node_dir):
     """start_steve(jobs=4, *args) -> a running Steve; stopped afterwards."""
     started = []
 
-    def start(jobs=4, *args, env=None):
-        s = Steve(transport, node_dir, list(args), jobs, env)
+    def start(jobs=4, *args, **kwargs):
+        s = Steve(transport, node_dir, list(args), jobs, **kwargs)
         started.append(s)
         return s
     yield start

@@ -1,0 +1,206 @@
+"""steve under a service manager: sd_notify and socket activation.
+
+systemd itself is not running here; the tests do what it does. NOTIFY_SOCKET
+is a datagram socket of the test's own. Socket activation hands steve an
+open device as fd 3 with LISTEN_FDS/LISTEN_PID: /dev/cuse opened the way
+systemd opens ListenSpecial= files (O_RDWR|O_NONBLOCK), or, on FUSE, a
+/dev/fuse fd the test mounted at the node itself, the part of fusermount3
+that needs root.
+"""
+import ctypes
+import fcntl
+import os
+import pwd
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import STEVE, as_user, is_mounted
+
+USER = "nobody"
+
+
+class NotifySocket:
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages = []
+
+    def next(self, timeout=10):
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(4096).decode()
+        self.messages.append(data)
+        return data
+
+    def wait_for(self, prefix, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {prefix!r} among {self.messages}"
+            message = self.next(left)
+            if any(line.startswith(prefix) for line in message.splitlines()):
+                return message
+
+
+@pytest.fixture
+def notify(tmp_path):
+    n = NotifySocket(tmp_path / "notify")
+    yield n
+    n.sock.close()
+
+
+def node_is_up(steve):
+    return is_mounted(steve.path) if steve.transport == "fuse" else steve.path.exists()
+
+
+def test_ready_only_once_the_node_is_up_then_status_and_stopping(start_steve, clients, notify):
+    steve = start_steve(4, env={"NOTIFY_SOCKET": str(notify.path)}, wait=False)
+    assert notify.next() == "READY=1"
+    assert node_is_up(steve), "READY=1 before the node was there"
+    assert notify.next() == "STATUS=0 of 4 tokens in use, 0 waiting, 0 processes"
+    steve.wait_ready()
+
+    c = clients(steve)
+    c.do("read", c.open())
+    # Changes are coalesced: at most one STATUS= a second.
+    assert notify.wait_for("STATUS=1 of 4 tokens in use") == "STATUS=1 of 4 tokens in use, 0 waiting, 1 processes"
+    steve.stop()
+    assert notify.wait_for("STOPPING=1") == "STOPPING=1"
+
+
+def test_status_is_rate_bounded(start_steve, clients, notify):
+    steve = start_steve(2, env={"NOTIFY_SOCKET": str(notify.path)})
+    c = clients(steve)
+    fd = c.open()
+    start = time.monotonic()
+    for _ in range(200):
+        c.do("read", fd)
+        c.do("write", fd, "+")
+    elapsed = time.monotonic() - start
+    steve.stop()
+    notify.wait_for("STOPPING=1")
+    statuses = [m for m in notify.messages if m.startswith("STATUS=")]
+    # READY's status, then at most one a second, then perhaps one trailing.
+    assert len(statuses) <= 3 + elapsed, statuses
+
+
+def test_ready_waits_for_the_bus_name(start_steve, system_bus, notify):
+    steve = start_steve(2, "--bus=system", env={"NOTIFY_SOCKET": str(notify.path), **system_bus.env}, wait=False)
+    notify.wait_for("READY=1")
+    owner = system_bus.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                              "GetNameOwner", "s", "org.steve.Jobserver", check=False)
+    assert owner.returncode == 0, f"READY=1 before the bus name was owned: {owner.stderr}"
+    steve.wait_ready()
+
+
+def test_watchdog_is_pinged_when_asked(start_steve, notify):
+    start_steve(2, env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"})
+    notify.wait_for("WATCHDOG=1", timeout=5)
+    notify.wait_for("WATCHDOG=1", timeout=5)
+
+
+def test_no_watchdog_pings_unless_asked(start_steve, notify):
+    start_steve(2, env={"NOTIFY_SOCKET": str(notify.path)})
+    with pytest.raises(socket.timeout):
+        while True:
+            assert "WATCHDOG=1" not in notify.next(timeout=1.5)
+
+
+# Socket activation
+
+libc = ctypes.CDLL(None, use_errno=True)
+MS_NOSUID, MS_NODEV = 2, 4
+
+
+def mount_fuse_for(path, user):
+    """What fusermount3 does as root: open /dev/fuse and mount it at path for user."""
+    path.touch()
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    pw = pwd.getpwnam(user)
+    options = (f"fd={fd},rootmode=100000,user_id={pw.pw_uid},group_id={pw.pw_gid},"
+               "default_permissions,allow_other")
+    if libc.mount(b"steve", str(path).encode(), b"fuse.steve", MS_NOSUID | MS_NODEV, options.encode()) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"mount {path}: {os.strerror(err)}")
+    return fd
+
+
+def activation_fd(transport, node, user):
+    if transport == "cuse":
+        return os.open("/dev/cuse", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = mount_fuse_for(node, user)
+    os.set_blocking(fd, False)
+    return fd
+
+
+def activated(fd):
+    """A wrapper that execs its arguments with fd as fd 3, as a passed socket."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    shim = f'export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@" 3<&{high} {high}<&-'
+    return ["bash", "-c", shim, "bash"], high
+
+
+@pytest.fixture
+def activated_node(node_dir):
+    node = node_dir / "activated"
+    yield node
+    if is_mounted(node):
+        subprocess.run(["umount", "-l", str(node)], check=False)
+
+
+def test_socket_activated_steve_serves_as_an_unprivileged_user(transport, activated_node, start_steve, clients):
+    fd = activation_fd(transport, activated_node, USER)
+    wrap, passed = activated(fd)
+    try:
+        steve = start_steve(2, "-v", wrap=as_user(USER, wrap), pass_fds=(passed,), path=activated_node)
+    finally:
+        os.close(passed)
+    device = "/dev/cuse" if transport == "cuse" else "/dev/fuse"
+    assert f"serving the {device} passed by the service manager" in steve.log()
+    with open(f"/proc/{steve.pid}/status") as f:
+        uid = next(line.split()[1] for line in f if line.startswith("Uid:"))
+    assert int(uid) == pwd.getpwnam(USER).pw_uid
+
+    a, b = clients(steve), clients(steve)
+    a.do("read", a.open())
+    b.do("read", b.open())
+    waiting = clients(steve)
+    blocked = waiting.send("read", waiting.open())
+    steve.wait_state(waiting=1)
+    a.kill()
+    assert waiting.result(blocked)[0] == "ok"
+    assert steve.wait_state(held=2, waiting=0)
+    assert steve.stop() == 0
+
+
+def run_with_fd(fd, *args):
+    wrap, passed = activated(fd)
+    try:
+        return subprocess.run([*wrap, str(STEVE), "--bus=none", *args], pass_fds=(passed,),
+                              capture_output=True, text=True, timeout=20)
+    finally:
+        os.close(passed)
+
+
+def test_a_passed_fd_that_is_no_device_is_refused(tmp_path):
+    r, w = os.pipe()
+    os.close(w)
+    result = run_with_fd(r, "--path", str(tmp_path / "node"))
+    assert result.returncode != 0
+    assert "neither /dev/cuse nor /dev/fuse" in result.stderr
+    assert not (tmp_path / "node").exists()
+
+
+def test_a_passed_fuse_fd_needs_the_path_it_is_mounted_at(tmp_path):
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse")
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    result = run_with_fd(fd)
+    assert result.returncode != 0
+    assert "needs --path" in result.stderr
