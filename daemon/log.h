@@ -11,6 +11,8 @@ typedef enum LogLevel {
         LOG_LEVEL_DEBUG,        /* -d: every request */
 } LogLevel;
 
+/* Priorities for the journal when stderr is connected to it. */
+void log_open(void);
 void log_set_max_level(LogLevel level);
 LogLevel log_get_max_level(void);
 

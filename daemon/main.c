@@ -24,7 +24,9 @@
 #define EXIT_USAGE 2
 
 typedef struct Daemon {
-        const Options *options;
+        Options *options;
+        int argc;
+        char **argv;
         sd_event *event;
         Auth *auth;
         Server *server;
@@ -64,6 +66,56 @@ static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo
         notify_stopping(d->notify);
         server_shutdown(d->server);
         return sd_event_exit(d->event, 0);
+}
+
+static bool same_string(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* What a reload cannot change: the node and who steve is are set up once. */
+static void warn_restart_only(const Options *old, const Options *new) {
+        const struct { const char *name; bool same; } settings[] = {
+                { "dev-name", same_string(old->dev_name, new->dev_name) },
+                { "path", same_string(old->path, new->path) },
+                { "fallback-path", same_string(old->fallback_path, new->fallback_path) },
+                { "user", same_string(old->user, new->user) },
+                { "owner", old->node_uid == new->node_uid },
+                { "group", old->node_gid == new->node_gid },
+                { "mode", old->node_mode == new->node_mode },
+                { "bus", old->bus == new->bus },
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(settings); i++)
+                if (!settings[i].same)
+                        log_warning("%s changed; it takes effect when steve restarts", settings[i].name);
+}
+
+/* SIGHUP: the config file and the command line again, as at start. Changes
+ * made since over D-Bus or ioctls give way to them, except a pause. */
+static int on_reload_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        Daemon *d = userdata;
+        const char *error = NULL;
+        Options fresh;
+
+        notify_reloading(d->notify);
+        if (options_parse(d->argc, d->argv, &fresh) != PARSE_RUN) {
+                log_error("Reload failed; keeping the settings steve runs with");
+                goto done;
+        }
+        fresh.params.paused = server_params(d->server)->paused;
+        if (server_set_params(d->server, &fresh.params, &error) < 0) {
+                log_error("Reload failed (%s); keeping the settings steve runs with", error);
+                options_done(&fresh);
+                goto done;
+        }
+        warn_restart_only(d->options, &fresh);
+        log_set_max_level(fresh.log_level);
+        options_done(d->options);
+        *d->options = fresh;
+        log_notice("Reloaded: %" PRIu32 " jobs", fresh.params.jobs);
+done:
+        notify_reloaded(d->notify);
+        return 0;
 }
 
 static int on_report_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
@@ -107,12 +159,15 @@ static int setup_signals(Daemon *d) {
         sigaddset(&mask, SIGINT);
         sigaddset(&mask, SIGTERM);
         sigaddset(&mask, SIGUSR1);
+        sigaddset(&mask, SIGHUP);
         sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_add_signal(d->event, NULL, SIGINT, on_stop_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGTERM, on_stop_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_report_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload_signal, d);
         return r < 0 ? log_error_errno(r, "Failed to watch signals: %m") : 0;
 }
 
@@ -174,8 +229,8 @@ static int setup_transport(Daemon *d) {
         return transport_new_cuse(d->event, d->server, o->dev_name, -1, on_ready, d, &d->transport);
 }
 
-static int run(const Options *o) {
-        Daemon d = { .options = o };
+static int run(Options *o, int argc, char *argv[]) {
+        Daemon d = { .options = o, .argc = argc, .argv = argv };
         /* Tests point this at a directory of stand-in loadavg, meminfo and pressure files. */
         const char *proc = getenv("STEVE_PROC") ?: "/proc";
         const char *unsupported = sysload_unsupported(proc, &o->params);
@@ -238,7 +293,9 @@ finish:
 
 int main(int argc, char *argv[]) {
         Options options;
+        int status;
 
+        log_open();
         switch (options_parse(argc, argv, &options)) {
         case PARSE_EXIT_OK:
                 return 0;
@@ -248,5 +305,7 @@ int main(int argc, char *argv[]) {
                 break;
         }
         log_set_max_level(options.log_level);
-        return run(&options);
+        status = run(&options, argc, argv);
+        options_done(&options);
+        return status;
 }

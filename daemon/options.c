@@ -2,6 +2,8 @@
 #include <errno.h>
 #include <getopt.h>
 #include <grp.h>
+#include <ini.h>
+#include <limits.h>
 #include <math.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -60,19 +62,27 @@ static void help(void) {
                "  -p, --per-process-limit=N  no process holds more than N tokens (0: none)\n"
                "      --bus=BUS              publish org.steve.Jobserver on the system bus, the\n"
                "                             session bus, or none (default: system)\n"
+               "      --config=FILE          read settings from FILE (default: " STEVE_CONFIG_PATH ",\n"
+               "                             if it exists); the command line wins over it\n"
+               "      --no-config            read no config file\n"
                "  -v, --verbose              log clients coming and going\n"
                "  -d, --debug                log every request\n"
                "  -h, --help                 show this help\n"
                "  -V, --version              show the version\n"
                "\n"
-               "Signals: SIGUSR1 logs the pool, its holders and waiters; SIGINT and SIGTERM\n"
-               "stop steve. Exit status: 0 after a signal, 1 on a runtime failure, 2 on bad\n"
-               "options or when the device or mount cannot be set up.\n");
+               "Signals: SIGUSR1 logs the pool, its holders and waiters; SIGHUP rereads the\n"
+               "config file (a bad one changes nothing); SIGINT and SIGTERM stop steve.\n"
+               "Exit status: 0 after a signal, 1 on a runtime failure, 2 on bad options or\n"
+               "config, or when the device or mount cannot be set up.\n");
 }
 
-/* One line: what was wrong, the value given, what would be right. */
-static ParseOutcome usage_error(const char *what, const char *value, const char *hint) {
-        fprintf(stderr, "steve: %s '%s'%s\n", what, value, hint);
+/* One line: where (NULL for the command line, else "FILE:LINE"), what was
+ * wrong, the value given, what would be right. */
+static ParseOutcome usage_error(const char *origin, const char *what, const char *value, const char *hint) {
+        if (origin)
+                log_error("%s: %s '%s'%s", origin, what, value, hint);
+        else
+                log_error("%s '%s'%s", what, value, hint);
         return PARSE_EXIT_USAGE;
 }
 
@@ -110,7 +120,7 @@ static ParseOutcome resolve_node_owner(Options *o) {
         gid_t gid = getgid();
 
         if (o->user && lookup_user(o->user, &uid, &gid) < 0)
-                return usage_error("unknown user", o->user, "");
+                return usage_error(NULL, "unknown user", o->user, "");
         if (!o->node_uid_set)
                 o->node_uid = uid;
         if (!o->node_gid_set)
@@ -132,6 +142,8 @@ enum {
         ARG_CPU_PRESSURE,
         ARG_MEMORY_PRESSURE,
         ARG_BUS,
+        ARG_CONFIG,
+        ARG_NO_CONFIG,
 };
 
 static const struct option long_options[] = {
@@ -152,6 +164,8 @@ static const struct option long_options[] = {
         { "memory-pressure", required_argument, NULL, ARG_MEMORY_PRESSURE },
         { "per-process-limit", required_argument, NULL, 'p' },
         { "bus",             required_argument, NULL, ARG_BUS },
+        { "config",          required_argument, NULL, ARG_CONFIG },
+        { "no-config",       no_argument,       NULL, ARG_NO_CONFIG },
         { "verbose",         no_argument,       NULL, 'v' },
         { "debug",           no_argument,       NULL, 'd' },
         { "help",            no_argument,       NULL, 'h' },
@@ -160,53 +174,53 @@ static const struct option long_options[] = {
 };
 
 /* The limits; everything they take is checked again by params_invalid(). */
-static ParseOutcome parse_limit(int c, const char *arg, Params *p) {
+static ParseOutcome parse_limit(int c, const char *arg, Params *p, const char *origin) {
         switch (c) {
         case 'l':
                 return parse_number(arg, 1e6, &p->load_average) < 0
-                        ? usage_error("invalid load average", arg, " (a number, 0 for no limit)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid load average", arg, " (a number, 0 for no limit)") : PARSE_RUN;
         case ARG_MIN_JOBS:
                 return parse_count(arg, &p->min_jobs) < 0
-                        ? usage_error("invalid number of jobs", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid number of jobs", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
         case ARG_LOAD_RECHECK_TIMEOUT:
                 return parse_seconds(arg, &p->load_recheck_timeout) < 0
-                        ? usage_error("invalid timeout", arg, " (seconds, above 0, at most 3600)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid timeout", arg, " (seconds, above 0, at most 3600)") : PARSE_RUN;
         case ARG_MIN_MEMORY_AVAIL:
                 return parse_size(arg, &p->min_memory_avail) < 0
-                        ? usage_error("invalid size", arg, " (like 512M or 8G; a plain number is MiB)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid size", arg, " (like 512M or 8G; a plain number is MiB)") : PARSE_RUN;
         case ARG_CPU_PRESSURE:
                 return parse_number(arg, 100, &p->cpu_pressure) < 0
-                        ? usage_error("invalid CPU pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid CPU pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
         case ARG_MEMORY_PRESSURE:
                 return parse_number(arg, 100, &p->memory_pressure) < 0
-                        ? usage_error("invalid memory pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid memory pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
         case 'p':
                 return parse_count(arg, &p->per_process_limit) < 0
-                        ? usage_error("invalid per-process limit", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid per-process limit", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
         }
         return PARSE_RUN;
 }
 
-static ParseOutcome parse_one(int c, const char *arg, Options *o) {
+static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *origin) {
         gid_t unused_gid;
         int r;
 
         switch (c) {
         case 'l': case 'p': case ARG_MIN_JOBS: case ARG_LOAD_RECHECK_TIMEOUT:
         case ARG_MIN_MEMORY_AVAIL: case ARG_CPU_PRESSURE: case ARG_MEMORY_PRESSURE:
-                return parse_limit(c, arg, &o->params);
+                return parse_limit(c, arg, &o->params, origin);
         case 'j':
                 r = parse_jobs(arg, &o->params.jobs);
-                return r < 0 ? usage_error("invalid number of jobs", arg, " (a whole number from 1 to 65536)") : PARSE_RUN;
+                return r < 0 ? usage_error(origin, "invalid number of jobs", arg, " (a whole number from 1 to 65536)") : PARSE_RUN;
         case ARG_DEV_NAME:
                 o->dev_name = arg;
-                return parse_dev_name(arg) < 0 ? usage_error("invalid device name", arg, " (letters, digits, '.', '_', '-')") : PARSE_RUN;
+                return parse_dev_name(arg) < 0 ? usage_error(origin, "invalid device name", arg, " (letters, digits, '.', '_', '-')") : PARSE_RUN;
         case ARG_PATH:
                 o->path = arg;
                 return PARSE_RUN;
         case ARG_BUS:
                 return bus_kind_from_string(arg, &o->bus) < 0
-                        ? usage_error("invalid bus", arg, " (system, session or none)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid bus", arg, " (system, session or none)") : PARSE_RUN;
         case ARG_FALLBACK_PATH:
                 o->fallback_path = arg;
                 return PARSE_RUN;
@@ -216,18 +230,25 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o) {
         case ARG_OWNER:
                 o->node_uid_set = true;
                 return lookup_user(arg, &o->node_uid, &unused_gid) < 0
-                        ? usage_error("unknown user", arg, "") : PARSE_RUN;
+                        ? usage_error(origin, "unknown user", arg, "") : PARSE_RUN;
         case ARG_GROUP:
                 o->node_gid_set = true;
                 return lookup_group(arg, &o->node_gid) < 0
-                        ? usage_error("unknown group", arg, "") : PARSE_RUN;
+                        ? usage_error(origin, "unknown group", arg, "") : PARSE_RUN;
         case ARG_MODE:
                 return parse_mode(arg, &o->node_mode) < 0
-                        ? usage_error("invalid mode", arg, " (octal, at most 0777)") : PARSE_RUN;
+                        ? usage_error(origin, "invalid mode", arg, " (octal, at most 0777)") : PARSE_RUN;
         case ARG_RESERVE_TIMEOUT:
                 return parse_seconds(arg, &o->params.reservation_timeout) < 0
-                        ? usage_error("invalid timeout", arg, " (seconds, above 0, at most 3600)")
+                        ? usage_error(origin, "invalid timeout", arg, " (seconds, above 0, at most 3600)")
                         : PARSE_RUN;
+        case ARG_CONFIG:
+                o->config_path = arg;
+                o->config_path_given = true;
+                return PARSE_RUN;
+        case ARG_NO_CONFIG:
+                o->config_path = NULL;
+                return PARSE_RUN;
         case 'v':
                 if (o->log_level < LOG_LEVEL_INFO)
                         o->log_level = LOG_LEVEL_INFO;
@@ -247,8 +268,8 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o) {
         }
 }
 
-ParseOutcome options_parse(int argc, char *argv[], Options *ret) {
-        Options o = {
+static Options options_defaults(void) {
+        return (Options) {
                 .params = {
                         .jobs = default_jobs(),
                         .min_jobs = 1,
@@ -259,29 +280,166 @@ ParseOutcome options_parse(int argc, char *argv[], Options *ret) {
                 .node_mode = 0660,
                 .log_level = LOG_LEVEL_NOTICE,
                 .bus = BUS_SYSTEM,
+                .config_path = STEVE_CONFIG_PATH,
         };
+}
+
+static ParseOutcome parse_args(int argc, char *argv[], Options *o) {
         ParseOutcome outcome;
         int c;
 
         optind = 1;
         while ((c = getopt_long(argc, argv, "j:u:l:p:vdhV", long_options, NULL)) >= 0) {
-                outcome = parse_one(c, optarg, &o);
+                outcome = parse_one(c, optarg, o, NULL);
                 if (outcome != PARSE_RUN)
                         return outcome;
         }
         if (optind < argc)
-                return usage_error("unexpected argument", argv[optind], "");
-        if (params_invalid(&o.params)) {
-                fprintf(stderr, "steve: %s\n", params_invalid(&o.params));
+                return usage_error(NULL, "unexpected argument", argv[optind], "");
+        return PARSE_RUN;
+}
+
+/* Config values outlive inih's line buffer. */
+static const char *keep(Options *o, const char *value) {
+        char **owned = reallocarray(o->owned, o->n_owned + 1, sizeof *owned);
+        char *copy = strdup(value);
+
+        if (!owned || !copy) {
+                free(copy);
+                if (owned)
+                        o->owned = owned;
+                return NULL;
+        }
+        o->owned = owned;
+        o->owned[o->n_owned++] = copy;
+        return copy;
+}
+
+static int option_of_key(const char *key) {
+        for (const struct option *opt = long_options; opt->name; opt++)
+                if (strcmp(opt->name, key) == 0)
+                        return opt->val;
+        return -1;
+}
+
+typedef struct ConfigParser {
+        Options *options;
+        const char *path;
+        FILE *file;
+        int line;               /* lines read so far: Debian's inih does not pass it */
+        int first_bad_line;
+} ConfigParser;
+
+static char *read_config_line(char *buf, int size, void *userdata) {
+        ConfigParser *cp = userdata;
+        char *line = fgets(buf, size, cp->file);
+
+        if (line)
+                cp->line++;
+        return line;
+}
+
+static bool config_entry(ConfigParser *cp, const char *section, const char *key, const char *value) {
+        char where[PATH_MAX + 16];
+        const char *copy;
+        int c = option_of_key(key), flag;
+
+        snprintf(where, sizeof where, "%s:%d", cp->path, cp->line);
+        if (section[0] != '\0') {
+                log_error("%s: sections are not used; put '%s' before any [%s]", where, key, section);
+                return false;
+        }
+        switch (c) {
+        case -1: case 'h': case 'V': case ARG_CONFIG: case ARG_NO_CONFIG:
+                return usage_error(where, "unknown setting", key, " (see steve.conf(5))") == PARSE_RUN;
+        case 'v': case 'd':
+                flag = parse_boolean(value);
+                if (flag < 0)
+                        return usage_error(where, "invalid boolean", value, " (yes or no)") == PARSE_RUN;
+                return flag == 0 || parse_one(c, NULL, cp->options, where) == PARSE_RUN;
+        }
+        copy = keep(cp->options, value);
+        if (!copy) {
+                log_error("%s: out of memory", where);
+                return false;
+        }
+        return parse_one(c, copy, cp->options, where) == PARSE_RUN;
+}
+
+/* inih calls this for each key = value; 0 tells it the line was bad. */
+static int on_config_entry(void *userdata, const char *section, const char *key, const char *value) {
+        ConfigParser *cp = userdata;
+
+        if (config_entry(cp, section, key, value))
+                return 1;
+        if (cp->first_bad_line == 0)
+                cp->first_bad_line = cp->line;
+        return 0;
+}
+
+static ParseOutcome parse_config(Options *o, bool must_exist) {
+        ConfigParser cp = { .options = o, .path = o->config_path };
+        int r;
+
+        cp.file = fopen(o->config_path, "re");
+        if (!cp.file) {
+                if (errno == ENOENT && !must_exist)
+                        return PARSE_RUN;
+                log_error_errno(errno, "Cannot read %s: %m", o->config_path);
                 return PARSE_EXIT_USAGE;
         }
-        if (o.path && o.fallback_path) {
-                fprintf(stderr, "steve: --path and --fallback-path exclude each other\n");
+        r = ini_parse_stream(read_config_line, &cp, on_config_entry, &cp);
+        fclose(cp.file);
+        if (r == -2)
+                log_error("Out of memory reading %s", o->config_path);
+        /* inih returns the first bad line; the handler has said what was wrong
+         * with the lines it saw, but not with lines inih could not parse. */
+        else if (r > 0 && r != cp.first_bad_line)
+                log_error("%s:%d: not a 'key = value' line", o->config_path, r);
+        return r == 0 ? PARSE_RUN : PARSE_EXIT_USAGE;
+}
+
+static ParseOutcome check_options(Options *o) {
+        const char *invalid = params_invalid(&o->params);
+
+        if (invalid) {
+                log_error("%s", invalid);
                 return PARSE_EXIT_USAGE;
         }
-        outcome = resolve_node_owner(&o);
-        if (outcome != PARSE_RUN)
+        if (o->path && o->fallback_path) {
+                log_error("--path and --fallback-path exclude each other");
+                return PARSE_EXIT_USAGE;
+        }
+        return resolve_node_owner(o);
+}
+
+/* The command line is read twice: first for --config and for mistakes, then
+ * again over the file's settings, so that it wins. */
+ParseOutcome options_parse(int argc, char *argv[], Options *ret) {
+        Options cli = options_defaults(), o = options_defaults();
+        ParseOutcome outcome;
+
+        outcome = parse_args(argc, argv, &cli);
+        if (outcome == PARSE_RUN && cli.config_path) {
+                o.config_path = cli.config_path;
+                outcome = parse_config(&o, cli.config_path_given);
+        }
+        if (outcome == PARSE_RUN)
+                outcome = parse_args(argc, argv, &o);
+        if (outcome == PARSE_RUN)
+                outcome = check_options(&o);
+        if (outcome != PARSE_RUN) {
+                options_done(&o);
                 return outcome;
+        }
         *ret = o;
         return PARSE_RUN;
+}
+
+void options_done(Options *o) {
+        for (size_t i = 0; i < o->n_owned; i++)
+                free(o->owned[i]);
+        free(o->owned);
+        o->owned = NULL;
+        o->n_owned = 0;
 }

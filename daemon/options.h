@@ -28,6 +28,10 @@ typedef struct Options {
         bool node_uid_set, node_gid_set;
         LogLevel log_level;
         BusKind bus;
+        const char *config_path;        /* NULL: --no-config */
+        bool config_path_given;         /* --config: the file must exist */
+        char **owned;                   /* strings read from the config file */
+        size_t n_owned;
 } Options;
 
 typedef enum ParseOutcome {
@@ -36,4 +40,9 @@ typedef enum ParseOutcome {
         PARSE_EXIT_USAGE,       /* the message is printed already */
 } ParseOutcome;
 
+/* Defaults, then the config file (default STEVE_CONFIG_PATH; a missing
+ * default file is fine), then the command line. Errors are logged, one line
+ * each, with FILE:LINE for the file's. */
 ParseOutcome options_parse(int argc, char *argv[], Options *ret);
+/* Frees what options_parse() kept from the file. */
+void options_done(Options *o);

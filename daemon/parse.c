@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "params.h"
 #include "parse.h"
@@ -113,4 +114,16 @@ int parse_size(const char *s, uint64_t *ret_bytes) {
                 return -ERANGE;
         *ret_bytes = (uint64_t) (v * factor);
         return 0;
+}
+
+int parse_boolean(const char *s) {
+        static const char *const yes[] = { "yes", "true", "on", "1" }, *const no[] = { "no", "false", "off", "0" };
+
+        for (size_t i = 0; i < ELEMENTSOF(yes); i++) {
+                if (strcasecmp(s, yes[i]) == 0)
+                        return 1;
+                if (strcasecmp(s, no[i]) == 0)
+                        return 0;
+        }
+        return -EINVAL;
 }

@@ -15,3 +15,6 @@ int parse_number(const char *s, double max, double *ret); /* 0..max, finite */
 /* "512M", "8G", "1.5T", "100K"; a plain number is MiB. Binary units. */
 int parse_size(const char *s, uint64_t *ret_bytes);
 int parse_dev_name(const char *s);
+
+/* yes/no, true/false, on/off, 1/0 (any case): 1 or 0, else -EINVAL. */
+int parse_boolean(const char *s);

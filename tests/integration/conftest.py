@@ -92,7 +92,11 @@ class Steve:
         # Tests that want a bus ask for one (system_bus); others must not touch the machine's.
         if not any(a.startswith("--bus") for a in args):
             args = [*args, "--bus=none"]
-        self.argv = [str(STEVE), "-j", str(jobs), *where, *args]
+        # Nor the machine's config file.
+        if not any(a.startswith("--config") for a in args):
+            args = [*args, "--no-config"]
+        jobs_arg = [] if jobs is None else ["-j", str(jobs)]
+        self.argv = [str(STEVE), *jobs_arg, *where, *args]
         self.valgrind_log = None
         launch = self.argv
         if VALGRIND:
