@@ -79,7 +79,7 @@ static void help(void) {
                "  -h, --help, -V, --version\n"
                "\n"
                "A limit that is off reads as -1; setting 0 or -1 turns it off. Setters need\n"
-               "root (polkit will decide later).\n");
+               "root, or polkit's consent (action org.steve.Jobserver.configure).\n");
 }
 
 static int open_jobserver(const char *path, int flags) {

@@ -32,6 +32,11 @@ STATE_RE = re.compile(r"(-?\d+)/(\d+) tokens available, (-?\d+) held, (\d+) rese
 
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
+def sanitized():
+    """True when steve was built with ASan (tests/run-tests --sanitize)."""
+    return "libasan" in subprocess.run(["ldd", str(STEVE)], capture_output=True, text=True).stdout
+
+
 # STEVE_VALGRIND=/path/to/valgrind runs every steve under memcheck (tests/run-tests
 # --valgrind). With -q memcheck writes nothing but errors and definite leaks, so
 # any line in its log is a report.
@@ -86,7 +91,7 @@ class Steve:
             self.path = path or tmp_path / f"jobserver-{next(Steve.counter)}"
             where = ["--path", str(self.path)]
         else:
-            name = f"steve-test-{os.getpid()}-{next(Steve.counter)}"
+            name = f"steve.test-{os.getpid()}-{next(Steve.counter)}"  # udev/70-steve.rules matches steve.*
             self.path = pathlib.Path("/dev") / name
             where = ["--dev-name", name]
         # Tests that want a bus ask for one (system_bus); others must not touch the machine's.
@@ -383,14 +388,14 @@ class PrivateBus:
     """A dbus-daemon configured like the system bus, with steve's policy file,
     on a socket of its own."""
 
-    def __init__(self, directory, extra_policies=()):
+    def __init__(self, directory, extra_policies=(), extra_config=""):
         self.directory = directory
         self.socket = directory / "system_bus_socket"
         self.address = f"unix:path={self.socket}"
         self.config = directory / "bus.conf"
         self.config.write_text(BUS_CONFIG.format(
             socket=self.socket, policy=ROOT / "dbus" / "org.steve.Jobserver.conf",
-            extra="\n".join(f"<include>{p}</include>" for p in extra_policies)))
+            extra="\n".join([*(f"<include>{p}</include>" for p in extra_policies), extra_config])))
         self.proc = None
         self.start()
 

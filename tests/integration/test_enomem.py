@@ -8,11 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import BUILD, ROOT, STEVE, VALGRIND
-
-
-def sanitized():
-    return "libasan" in subprocess.run(["ldd", str(STEVE)], capture_output=True, text=True).stdout
+from conftest import ROOT, VALGRIND, sanitized
 
 
 @pytest.fixture
