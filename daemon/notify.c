@@ -13,7 +13,7 @@
 
 /* STATUS= goes to PID 1 on every change otherwise: a busy pool changes
  * thousands of times a second. */
-#define STATUS_INTERVAL_USEC (1000 * 1000)
+#define STATUS_INTERVAL_USEC USEC_PER_SEC
 
 struct Notify {
         Server *server;
