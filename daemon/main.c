@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -193,7 +194,12 @@ static int passed_device(int *ret_fd, PassedKind *ret_kind) {
                 *ret_kind = PASSED_FUSE;
         else
                 return log_error_errno(EINVAL, "The passed file descriptor is neither /dev/cuse nor /dev/fuse");
-        log_info("serving the %s passed by the service manager",
+        /* systemd opens ListenSpecial= files read-only unless Writable=yes. */
+        if ((fcntl(SD_LISTEN_FDS_START, F_GETFL) & O_ACCMODE) != O_RDWR)
+                return log_error_errno(EBADF, "The passed %s is not open for reading and writing "
+                                       "(Writable=yes in the socket unit)",
+                                       *ret_kind == PASSED_CUSE ? "/dev/cuse" : "/dev/fuse");
+        log_notice("serving the %s passed by the service manager",
                  *ret_kind == PASSED_CUSE ? "/dev/cuse" : "/dev/fuse");
         *ret_fd = SD_LISTEN_FDS_START;
         return 0;

@@ -204,3 +204,14 @@ def test_a_passed_fuse_fd_needs_the_path_it_is_mounted_at(tmp_path):
     result = run_with_fd(fd)
     assert result.returncode != 0
     assert "needs --path" in result.stderr
+
+
+def test_a_passed_device_open_read_only_is_refused(tmp_path):
+    # systemd opens ListenSpecial= files read-only unless Writable=yes.
+    device = "/dev/cuse" if os.path.exists("/dev/cuse") else "/dev/fuse"
+    if not os.path.exists(device):
+        pytest.skip("neither /dev/cuse nor /dev/fuse")
+    fd = os.open(device, os.O_RDONLY | os.O_CLOEXEC)
+    result = run_with_fd(fd, "--path", str(tmp_path / "node"))
+    assert result.returncode != 0
+    assert f"The passed {device} is not open for reading and writing" in result.stderr
