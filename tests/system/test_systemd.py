@@ -38,7 +38,7 @@ def show(prop, unit="steve.service"):
     return run("systemctl", "show", "-P", prop, unit).stdout.strip()
 
 
-def journal(since=None):
+def journal():
     return run("journalctl", "-u", "steve.service", "-o", "cat", "--no-pager").stdout
 
 
@@ -160,3 +160,21 @@ def test_polkit_refuses_a_stranger_on_the_system_bus(steve):
         or "Not authorized" in r.stderr, r.stderr
     assert jobs() != 7
     assert show("ActiveState") == "active"
+
+
+def test_watchdog_pings_reach_systemd(steve):
+    dropin = pathlib.Path("/run/systemd/system/steve.service.d/watchdog.conf")
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text("[Service]\nWatchdogSec=2s\n")
+    try:
+        run("systemctl", "daemon-reload")
+        run("systemctl", "restart", "steve.service")
+        wait_until(active, "steve back with a 2 s watchdog")
+        pid = int(show("MainPID"))
+        assert show("WatchdogUSec") == "2s"
+        time.sleep(6)   # three watchdog periods: without pings systemd aborts steve after one
+        assert show("ActiveState") == "active" and int(show("MainPID")) == pid
+        assert "Watchdog timeout" not in run("journalctl", "-u", "steve.service", "--no-pager").stdout
+    finally:
+        dropin.unlink()
+        run("systemctl", "daemon-reload")
