@@ -494,7 +494,6 @@ static int on_reconnect_timer(sd_event_source *source, uint64_t usec, void *user
         return 0;
 }
 
-
 static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const sd_bus_error *e = sd_bus_message_get_error(m);
         Bus *b = userdata;

@@ -175,6 +175,7 @@ static int setup_signals(Daemon *d) {
 /* Socket activation (units/steve.socket): systemd opened /dev/cuse, or a
  * test mounted /dev/fuse, and passed the fd, so steve needs no privilege. */
 static int passed_device(int *ret_fd, PassedKind *ret_kind) {
+        const char *device;
         struct stat st;
         int n = sd_listen_fds(true);
 
@@ -188,19 +189,16 @@ static int passed_device(int *ret_fd, PassedKind *ret_kind) {
                 return log_error_errno(EINVAL, "%d file descriptors passed; steve takes one, /dev/cuse or /dev/fuse", n);
         if (fstat(SD_LISTEN_FDS_START, &st) < 0)
                 return log_error_errno(errno, "Cannot inspect the passed file descriptor: %m");
-        if (S_ISCHR(st.st_mode) && major(st.st_rdev) == MISC_MAJOR && minor(st.st_rdev) == CUSE_MINOR)
-                *ret_kind = PASSED_CUSE;
-        else if (S_ISCHR(st.st_mode) && major(st.st_rdev) == MISC_MAJOR && minor(st.st_rdev) == FUSE_MINOR)
-                *ret_kind = PASSED_FUSE;
-        else
+        if (!S_ISCHR(st.st_mode) || major(st.st_rdev) != MISC_MAJOR ||
+            (minor(st.st_rdev) != CUSE_MINOR && minor(st.st_rdev) != FUSE_MINOR))
                 return log_error_errno(EINVAL, "The passed file descriptor is neither /dev/cuse nor /dev/fuse");
+        device = minor(st.st_rdev) == CUSE_MINOR ? "/dev/cuse" : "/dev/fuse";
         /* systemd opens ListenSpecial= files read-only unless Writable=yes. */
         if ((fcntl(SD_LISTEN_FDS_START, F_GETFL) & O_ACCMODE) != O_RDWR)
                 return log_error_errno(EBADF, "The passed %s is not open for reading and writing "
-                                       "(Writable=yes in the socket unit)",
-                                       *ret_kind == PASSED_CUSE ? "/dev/cuse" : "/dev/fuse");
-        log_notice("serving the %s passed by the service manager",
-                 *ret_kind == PASSED_CUSE ? "/dev/cuse" : "/dev/fuse");
+                                       "(Writable=yes in the socket unit)", device);
+        log_notice("serving the %s passed by the service manager", device);
+        *ret_kind = minor(st.st_rdev) == CUSE_MINOR ? PASSED_CUSE : PASSED_FUSE;
         *ret_fd = SD_LISTEN_FDS_START;
         return 0;
 }

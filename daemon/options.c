@@ -268,7 +268,7 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *or
         }
 }
 
-static Options options_defaults(void) {
+Options options_defaults(void) {
         return (Options) {
                 .params = {
                         .jobs = default_jobs(),
@@ -377,26 +377,32 @@ static int on_config_entry(void *userdata, const char *section, const char *key,
         return 0;
 }
 
-static ParseOutcome parse_config(Options *o, bool must_exist) {
-        ConfigParser cp = { .options = o, .path = o->config_path };
-        int r;
+ParseOutcome options_read_config(FILE *file, const char *name, Options *o) {
+        ConfigParser cp = { .options = o, .path = name, .file = file };
+        int r = ini_parse_stream(read_config_line, &cp, on_config_entry, &cp);
 
-        cp.file = fopen(o->config_path, "re");
-        if (!cp.file) {
+        if (r == -2)
+                log_error("Out of memory reading %s", name);
+        /* inih returns the first bad line; the handler has said what was wrong
+         * with the lines it saw, but not with lines inih could not parse. */
+        else if (r > 0 && r != cp.first_bad_line)
+                log_error("%s:%d: not a 'key = value' line", name, r);
+        return r == 0 ? PARSE_RUN : PARSE_EXIT_USAGE;
+}
+
+static ParseOutcome parse_config(Options *o, bool must_exist) {
+        ParseOutcome outcome;
+        FILE *file = fopen(o->config_path, "re");
+
+        if (!file) {
                 if (errno == ENOENT && !must_exist)
                         return PARSE_RUN;
                 log_error_errno(errno, "Cannot read %s: %m", o->config_path);
                 return PARSE_EXIT_USAGE;
         }
-        r = ini_parse_stream(read_config_line, &cp, on_config_entry, &cp);
-        fclose(cp.file);
-        if (r == -2)
-                log_error("Out of memory reading %s", o->config_path);
-        /* inih returns the first bad line; the handler has said what was wrong
-         * with the lines it saw, but not with lines inih could not parse. */
-        else if (r > 0 && r != cp.first_bad_line)
-                log_error("%s:%d: not a 'key = value' line", o->config_path, r);
-        return r == 0 ? PARSE_RUN : PARSE_EXIT_USAGE;
+        outcome = options_read_config(file, o->config_path, o);
+        fclose(file);
+        return outcome;
 }
 
 static ParseOutcome check_options(Options *o) {

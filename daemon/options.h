@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "log.h"
@@ -46,3 +47,8 @@ typedef enum ParseOutcome {
 ParseOutcome options_parse(int argc, char *argv[], Options *ret);
 /* Frees what options_parse() kept from the file. */
 void options_done(Options *o);
+
+/* The pieces, for tests and the fuzzer: the built-in defaults, and one
+ * config file's settings applied over o (name is for messages). */
+Options options_defaults(void);
+ParseOutcome options_read_config(FILE *file, const char *name, Options *o);
