@@ -43,13 +43,8 @@ int parse_mode(const char *s, mode_t *ret) {
 
 int parse_seconds(const char *s, uint64_t *ret_usec) {
         double v;
-        char *end;
 
-        if (!s || !*s)
-                return -EINVAL;
-        errno = 0;
-        v = strtod(s, &end);
-        if (errno != 0 || *end != '\0' || !isfinite(v) || v <= 0 || v > 3600)
+        if (parse_number(s, 3600, &v) < 0 || v <= 0)
                 return -EINVAL;
         *ret_usec = (uint64_t) (v * (double) USEC_PER_SEC);
         return *ret_usec > 0 ? 0 : -EINVAL;

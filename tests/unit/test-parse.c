@@ -50,6 +50,8 @@ TEST(seconds_are_positive_and_finite) {
         CHECK_EQ(parse_seconds("inf", &u), -EINVAL);
         CHECK_EQ(parse_seconds("1e-9", &u), -EINVAL);
         CHECK_EQ(parse_seconds("1s", &u), -EINVAL);
+        CHECK_EQ(parse_seconds("3600", &u), 0);
+        CHECK_EQ(parse_seconds("3601", &u), -EINVAL);
 }
 
 TEST(dev_name_stays_inside_dev) {
