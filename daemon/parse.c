@@ -13,7 +13,7 @@
 static int parse_unsigned(const char *s, int base, unsigned long *ret) {
         char *end;
 
-        if (!s || !*s || *s == '-' || *s == '+')
+        if (!s || *s < '0' || *s > '9')
                 return -EINVAL;
         errno = 0;
         *ret = strtoul(s, &end, base);

@@ -19,6 +19,8 @@ TEST(jobs_accepts_plain_positive_numbers_only) {
         CHECK_EQ(parse_jobs("65537", &j), -ERANGE);
         CHECK_EQ(parse_jobs("-1", &j), -EINVAL);
         CHECK_EQ(parse_jobs("+3", &j), -EINVAL);
+        CHECK_EQ(parse_jobs(" 5", &j), -EINVAL);
+        CHECK_EQ(parse_jobs(" -1", &j), -EINVAL);
         CHECK_EQ(parse_jobs("x", &j), -EINVAL);
         CHECK_EQ(parse_jobs("4x", &j), -EINVAL);
         CHECK_EQ(parse_jobs("", &j), -EINVAL);
@@ -36,6 +38,7 @@ TEST(mode_is_octal_up_to_0777) {
         CHECK_EQ(parse_mode("0689", &m), -EINVAL);
         CHECK_EQ(parse_mode("rw", &m), -EINVAL);
         CHECK_EQ(parse_mode("-1", &m), -EINVAL);
+        CHECK_EQ(parse_mode(" 0600", &m), -EINVAL);
 }
 
 TEST(seconds_are_positive_and_finite) {
