@@ -60,6 +60,13 @@ def test_the_command_line_wins_over_the_file(start_steve, config):
     assert params(steve)[0] == "3" and params(steve)[5] == "1"
 
 
+def test_no_config_reads_no_file(start_steve, config):
+    online = os.sysconf("SC_NPROCESSORS_ONLN")
+    path = config(f"jobs = {online + 1}\n")
+    steve = start_steve(None, f"--config={path}", "--no-config")
+    assert params(steve)[0] == str(online)
+
+
 def run_steve(*args):
     return subprocess.run([str(STEVE), "--bus=none", *args], capture_output=True, text=True, timeout=10)
 
