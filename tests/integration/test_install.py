@@ -4,6 +4,7 @@ units and their exposure score, the sysusers file, the udev rule, the OpenRC
 script and its start command, D-Bus activation from the installed service
 file, the man pages and the bash completion. Transport-independent, so it
 runs in the plain host tier only."""
+import fnmatch
 import os
 import pathlib
 import pwd
@@ -69,6 +70,13 @@ def test_every_file_lands_where_a_distribution_expects_it(stage):
     assert os.stat(stage / "usr/sbin/steve").st_mode & 0o111
     service = (stage / "lib/systemd/system/steve.service").read_text()
     assert "ExecStart=/usr/sbin/steve\n" in service
+    # One config path, from the prefix, in the daemon, the units and the man pages.
+    help_text = subprocess.run([str(stage / "usr/sbin/steve"), "--help"], capture_output=True, text=True).stdout
+    assert "default: /etc/steve.conf," in help_text
+    assert "Settings: /etc/steve.conf " in service
+    for page in ["man8/steve.8", "man5/steve.conf.5"]:
+        roff = (stage / "usr/share/man" / page).read_text()
+        assert r"\fB/etc/steve.\&conf\fR" in roff, page     # scdoc escapes the dot
 
 
 def test_units_verify(stage, tmp_path):
@@ -135,7 +143,6 @@ def parse_udev_rule(line):
 
 
 def udev_glob_matches(pattern, name):
-    import fnmatch
     return any(fnmatch.fnmatchcase(name, alt) for alt in pattern.split("|"))
 
 

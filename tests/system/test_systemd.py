@@ -2,6 +2,7 @@
 the installed steve.socket and steve.service, the installed udev rule,
 sysusers file and D-Bus files, on the real system bus. Skipped anywhere else:
 it installs into / and starts system services."""
+import grp
 import json
 import os
 import pathlib
@@ -91,7 +92,6 @@ def test_socket_activation_runs_steve_unprivileged_in_its_sandbox(steve):
 
 def test_udev_gives_dev_steve_to_the_jobserver_group(steve):
     st = DEVICE.stat()
-    import grp
     assert (st.st_gid, st.st_mode & 0o777) == (grp.getgrnam("jobserver").gr_gid, 0o660)
 
 
