@@ -107,6 +107,14 @@ static const struct cuse_lowlevel_ops cuse_ops = {
         .ioctl = cuse_ioctl,
 };
 
+/* libfuse takes an already open /dev/cuse or mounted /dev/fuse as "/dev/fd/N". */
+static int session_mount_fd(struct fuse_session *session, int fd) {
+        char fd_path[32];
+
+        snprintf(fd_path, sizeof fd_path, "/dev/fd/%d", fd);
+        return fuse_session_mount(session, fd_path);
+}
+
 static Transport *transport_alloc(Server *server, TransportReady ready, void *userdata) {
         Transport *t = calloc(1, sizeof *t);
         if (t) {
@@ -124,7 +132,6 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name, in
         _cleanup_free_ char *devname_arg = NULL;
         const char *dev_info[1];
         struct cuse_info ci = {};
-        char fd_path[32];
         Transport *t;
         int fd, r;
 
@@ -149,9 +156,8 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name, in
         }
         t->session = cuse_lowlevel_new(&args, &ci, &cuse_ops, t);
         fuse_opt_free_args(&args);
-        snprintf(fd_path, sizeof fd_path, "/dev/fd/%d", fd);
-        /* libfuse takes a pre-opened device as "/dev/fd/N"; it owns fd from here. */
-        if (!t->session || fuse_session_mount(t->session, fd_path) < 0) {
+        /* The session owns fd from here. */
+        if (!t->session || session_mount_fd(t->session, fd) < 0) {
                 close(fd);
                 transport_free(t);
                 return log_error_errno(EIO, "Failed to set up the CUSE session");
@@ -300,19 +306,6 @@ static int prepare_node(Transport *t) {
         return 0;
 }
 
-/* A /dev/fuse fd someone else mounted at the node (socket activation):
- * libfuse takes it as "/dev/fd/N" and leaves mounting and unmounting alone. */
-static int attach_mounted(Transport *t) {
-        char fd_path[32];
-
-        snprintf(fd_path, sizeof fd_path, "/dev/fd/%d", t->node.fd);
-        if (fuse_session_mount(t->session, fd_path) < 0)
-                return log_error_errno(EIO, "Failed to take over the FUSE mount at %s", t->node.path);
-        if (fuse_session_custom_io(t->session, &fuse_stream_io, t->node.fd) < 0)
-                return log_error_errno(ENOMEM, "Failed to set up FUSE I/O");
-        return 0;
-}
-
 static int fuse_session_setup(Transport *t) {
         /* fusermount3's auto_unmount removes the mount even if steve is killed;
          * allow_other needs root (or user_allow_other in /etc/fuse.conf). */
@@ -329,12 +322,16 @@ static int fuse_session_setup(Transport *t) {
         fuse_opt_free_args(&args);
         if (!t->session)
                 return log_error_errno(EINVAL, "Failed to create the FUSE session");
-        if (t->node.fd >= 0)
-                return attach_mounted(t);
-        if (fuse_session_mount(t->session, t->node.path) < 0)
-                return log_error_errno(EIO, "Failed to mount the jobserver at %s", t->node.path);
-        t->mounted = true;
-        t->mounted_by = geteuid();
+        if (t->node.fd >= 0) {
+                /* Someone else mounted it (socket activation): steve neither mounts nor unmounts. */
+                if (session_mount_fd(t->session, t->node.fd) < 0)
+                        return log_error_errno(EIO, "Failed to take over the FUSE mount at %s", t->node.path);
+        } else {
+                if (fuse_session_mount(t->session, t->node.path) < 0)
+                        return log_error_errno(EIO, "Failed to mount the jobserver at %s", t->node.path);
+                t->mounted = true;
+                t->mounted_by = geteuid();
+        }
         if (fuse_session_custom_io(t->session, &fuse_stream_io, fuse_session_fd(t->session)) < 0)
                 return log_error_errno(ENOMEM, "Failed to set up FUSE I/O");
         return 0;
