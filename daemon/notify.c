@@ -57,12 +57,16 @@ void notify_server_changed(Notify *n) {
         (void) sd_event_source_set_enabled(n->status_timer, SD_EVENT_ONESHOT);
 }
 
+static void send_ready(Notify *n) {
+        send_state("READY=1");
+        send_status(n);
+}
+
 static void maybe_ready(Notify *n) {
         if (n->ready || !n->node_ready || !n->bus_settled)
                 return;
         n->ready = true;
-        send_state("READY=1");
-        send_status(n);
+        send_ready(n);
 }
 
 void notify_node_ready(Notify *n) {
@@ -93,10 +97,8 @@ void notify_reloading(Notify *n) {
 }
 
 void notify_reloaded(Notify *n) {
-        if (n) {
-                send_state("READY=1");
-                send_status(n);
-        }
+        if (n)
+                send_ready(n);
 }
 
 void notify_stopping(Notify *n) {

@@ -11,6 +11,7 @@ import queue
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -429,3 +430,35 @@ def system_bus(node_dir):
     bus = PrivateBus(node_dir)
     yield bus
     bus.stop()
+
+
+class NotifySocket:
+    """A NOTIFY_SOCKET of the test's own: what steve tells its service manager."""
+
+    def __init__(self, path):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.messages = []
+
+    def next(self, timeout=10):
+        self.sock.settimeout(timeout)
+        data = self.sock.recv(4096).decode()
+        self.messages.append(data)
+        return data
+
+    def wait_for(self, prefix, timeout=10):
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {prefix!r} among {self.messages}"
+            message = self.next(left)
+            if any(line.startswith(prefix) for line in message.splitlines()):
+                return message
+
+
+@pytest.fixture
+def notify(tmp_path):
+    n = NotifySocket(tmp_path / "notify")
+    yield n
+    n.sock.close()

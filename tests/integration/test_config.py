@@ -95,9 +95,7 @@ def test_a_named_file_must_exist(tmp_path):
     assert "Cannot read" in r.stderr and "No such file" in r.stderr
 
 
-def test_sighup_rereads_the_file_and_says_so_to_the_service_manager(start_steve, config, clients, tmp_path):
-    import test_service
-    notify = test_service.NotifySocket(tmp_path / "notify")
+def test_sighup_rereads_the_file_and_says_so_to_the_service_manager(start_steve, config, clients, notify):
     path = config("jobs = 2\n")
     steve = start_steve(None, f"--config={path}", env={"NOTIFY_SOCKET": str(notify.path)})
     notify.wait_for("READY=1")

@@ -11,7 +11,6 @@ import ctypes
 import fcntl
 import os
 import pwd
-import signal
 import socket
 import subprocess
 import time
@@ -21,36 +20,6 @@ import pytest
 from conftest import STEVE, as_user, is_mounted
 
 USER = "nobody"
-
-
-class NotifySocket:
-    def __init__(self, path):
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.messages = []
-
-    def next(self, timeout=10):
-        self.sock.settimeout(timeout)
-        data = self.sock.recv(4096).decode()
-        self.messages.append(data)
-        return data
-
-    def wait_for(self, prefix, timeout=10):
-        deadline = time.monotonic() + timeout
-        while True:
-            left = deadline - time.monotonic()
-            assert left > 0, f"no {prefix!r} among {self.messages}"
-            message = self.next(left)
-            if any(line.startswith(prefix) for line in message.splitlines()):
-                return message
-
-
-@pytest.fixture
-def notify(tmp_path):
-    n = NotifySocket(tmp_path / "notify")
-    yield n
-    n.sock.close()
 
 
 def node_is_up(steve):
