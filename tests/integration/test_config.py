@@ -163,3 +163,17 @@ def test_journal_priorities_when_stderr_is_the_journal(node_dir):
     assert lines[1].startswith("<5>running on"), lines
     assert "<5>Terminated received, stopping" in rest
     assert "steve: " not in "".join(lines) + rest
+
+
+def test_an_inherited_journal_stream_that_is_not_stderr_changes_nothing(node_dir):
+    # A child started from a journal-connected shell inherits JOURNAL_STREAM
+    # while its stderr goes elsewhere: keep the plain prefix then.
+    node = node_dir / "not-journal-node"
+    proc = subprocess.Popen([str(STEVE), "--no-config", "--bus=none", "-j", "2", "--path", str(node)],
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, JOURNAL_STREAM="1:2"))
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert line.startswith("steve: D-Bus is off"), line

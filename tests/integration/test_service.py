@@ -66,6 +66,15 @@ def test_ready_waits_for_the_bus_name(start_steve, system_bus, notify):
     steve.wait_ready()
 
 
+def test_ready_does_not_wait_for_a_missing_bus(start_steve, notify, tmp_path):
+    steve = start_steve(2, "--bus=system", wait=False,
+                        env={"NOTIFY_SOCKET": str(notify.path),
+                             "DBUS_SYSTEM_BUS_ADDRESS": f"unix:path={tmp_path / 'no-bus-here'}"})
+    assert notify.next() == "READY=1"
+    steve.wait_ready()
+    assert "Cannot connect to the system bus" in steve.log()
+
+
 def test_watchdog_is_pinged_when_asked(start_steve, notify):
     start_steve(2, env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000"})
     notify.wait_for("WATCHDOG=1", timeout=5)
@@ -184,3 +193,18 @@ def test_a_passed_device_open_read_only_is_refused(tmp_path):
     result = run_with_fd(fd, "--path", str(tmp_path / "node"))
     assert result.returncode != 0
     assert f"The passed {device} is not open for reading and writing" in result.stderr
+
+
+def test_more_than_one_passed_fd_is_refused(tmp_path):
+    first, second = (fcntl.fcntl(os.open("/dev/null", os.O_RDWR), fcntl.F_DUPFD_CLOEXEC, 20 + i) for i in range(2))
+    shim = f'export LISTEN_FDS=2 LISTEN_PID=$$; exec "$@" 3<&{first} 4<&{second}'
+    try:
+        result = subprocess.run(["bash", "-c", shim, "bash", str(STEVE), "--bus=none", "--no-config",
+                                 "--path", str(tmp_path / "node")], pass_fds=(first, second),
+                                capture_output=True, text=True, timeout=20)
+    finally:
+        os.close(first)
+        os.close(second)
+    assert result.returncode != 0
+    assert "2 file descriptors passed; steve takes one" in result.stderr
+    assert not (tmp_path / "node").exists()
