@@ -47,6 +47,31 @@ VALGRIND_ARGS = ["-q", "--leak-check=full", "--show-leak-kinds=definite",
                  f"--suppressions={ROOT / 'tests' / 'valgrind.supp'}"]
 
 
+# What the tests run besides steve; tests/tools/install-deps installs them all.
+TOOLS = ["setpriv", "unshare", "mount", "umount", "fusermount3", "busctl", "dbus-daemon", "man",
+         "systemd-analyze", "systemd-sysusers", "udevadm", "ldd", "bash", "meson", "ninja",
+         "/usr/lib/polkit-1/polkitd"]
+
+
+def pytest_sessionstart(session):
+    """Says at the start what cannot work, with the fix, rather than letting
+    tests time out on a missing tool or on a tree other users cannot reach."""
+    missing = [t for t in TOOLS if not shutil.which(t)]
+    if missing:
+        raise pytest.UsageError(f"the tests need {', '.join(missing)}: run tests/tools/install-deps "
+                                "(tests/run-tests does)")
+    if not STEVE.exists():
+        raise pytest.UsageError(f"no steve at {STEVE}: build first (meson setup build && meson compile -C build)")
+    # Clients, stevie and steve itself run as nobody, daemon and bin.
+    reach = subprocess.run(as_user("nobody", ["test", "-r", str(JSCLIENT), "-a", "-x", str(STEVE)]))
+    if reach.returncode != 0:
+        raise pytest.UsageError(
+            f"user nobody cannot reach {JSCLIENT} and {STEVE}, which tests run as other users: the tree "
+            "lies in a directory only root may enter (Debian's /root is 0700). Run the suite through "
+            "tests/run-tests, which runs it from a view others can reach (tests/tools/shared-view), "
+            "or move the tree.")
+
+
 def as_user(user, argv):
     """argv run as user, with that user's group and no others."""
     pw = pwd.getpwnam(user)
@@ -110,6 +135,9 @@ class Steve:
             self.valgrind_log.touch(mode=0o666)     # steve may run as another user
             self.valgrind_log.chmod(0o666)
             launch = [VALGRIND, *VALGRIND_ARGS, f"--log-file={self.valgrind_log}", *self.argv]
+            # valgrind finds its tools where it was installed, which may be a
+            # path only root can reach; the view's copy serves any user.
+            env = {**(env or {}), "VALGRIND_LIB": str(pathlib.Path(VALGRIND).parents[1] / "libexec" / "valgrind")}
         # wrap: a command line that execs the rest (setpriv, a socket-activation shim).
         self.proc = subprocess.Popen([*wrap, *launch], stderr=subprocess.PIPE, text=True, pass_fds=pass_fds,
                                      env=None if env is None else dict(os.environ, **env))
@@ -218,17 +246,26 @@ class Client:
         argv = [sys.executable, str(JSCLIENT), str(path)]
         if user:
             argv = as_user(user, argv)
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1, env=env, preexec_fn=preexec_fn)
         self.answers = {}
         self.queue = queue.Queue()
         self.ids = iter(range(1, 1 << 30))
-        threading.Thread(target=self._collect, daemon=True).start()
+        self.stderr = []
+        self.readers = [threading.Thread(target=self._collect, daemon=True),
+                        threading.Thread(target=self._collect_stderr, daemon=True)]
+        for t in self.readers:
+            t.start()
 
     def _collect(self):
         for line in self.proc.stdout:
             cid, status, value = (line.rstrip("\n").split(" ", 2) + [""])[:3]
             self.queue.put((cid, status, value))
+        self.queue.put((None, "exited", ""))
+
+    def _collect_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr.append(line.rstrip("\n"))
 
     @property
     def pid(self):
@@ -250,6 +287,12 @@ class Client:
                 got_id, status, value = self.queue.get(timeout=left)
             except queue.Empty:
                 continue
+            if got_id is None:
+                # It died: say why, rather than wait for an answer that cannot come.
+                self.queue.put((None, status, value))
+                self.proc.wait(timeout=10)
+                raise AssertionError(f"client {self.pid} exited with status {self.proc.returncode} before "
+                                     f"answering command {cid}: " + "\n".join(self.stderr))
             self.answers[got_id] = (status, value)
         return self.answers.pop(cid)
 
@@ -284,8 +327,11 @@ class Client:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(timeout=10)
+        for t in self.readers:
+            t.join(timeout=5)
         self.proc.stdin.close()
         self.proc.stdout.close()
+        self.proc.stderr.close()
 
 
 def transports():
