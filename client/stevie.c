@@ -19,44 +19,22 @@
 #include "steve/steve-ioctl.h"
 
 #include "config.h"
-#include "parse.h"
+#include "params.h"
 
 #define EXIT_USAGE 2
 
-typedef enum Kind { KIND_U32, KIND_U64, KIND_I64, KIND_DOUBLE, KIND_SIZE } Kind;
-
-/* One parameter as stevie sees it. An "off" limit (0) reads as -1. */
-typedef struct Param {
-        const char *name;
-        unsigned long get, set;
-        Kind kind;
-        bool zero_is_off;
-        double max;                     /* for KIND_DOUBLE */
-} Param;
-
-static const Param params[] = {
-        { "tokens",               STEVE_IOC_GET_TOKENS, 0, KIND_I64, false, 0 },
-        { "jobs",                 STEVE_IOC_GET_JOBS, STEVE_IOC_SET_JOBS, KIND_U32, false, 0 },
-        { "min-jobs",             STEVE_IOC_GET_MIN_JOBS, STEVE_IOC_SET_MIN_JOBS, KIND_U32, false, 0 },
-        { "load-average",         STEVE_IOC_GET_LOAD_AVERAGE, STEVE_IOC_SET_LOAD_AVERAGE, KIND_DOUBLE, true, 1e6 },
-        { "load-recheck-timeout", STEVE_IOC_GET_LOAD_RECHECK_TIMEOUT, STEVE_IOC_SET_LOAD_RECHECK_TIMEOUT,
-          KIND_DOUBLE, false, 3600 },
-        { "min-memory-avail",     STEVE_IOC_GET_MIN_MEMORY_AVAIL, STEVE_IOC_SET_MIN_MEMORY_AVAIL, KIND_SIZE, true, 0 },
-        { "per-process-limit",    STEVE_IOC_GET_PER_PROCESS_LIMIT, STEVE_IOC_SET_PER_PROCESS_LIMIT, KIND_U32, true, 0 },
-        { "cpu-pressure",         STEVE_IOC_GET_CPU_PRESSURE, STEVE_IOC_SET_CPU_PRESSURE, KIND_DOUBLE, true, 100 },
-        { "memory-pressure",      STEVE_IOC_GET_MEMORY_PRESSURE, STEVE_IOC_SET_MEMORY_PRESSURE, KIND_DOUBLE, true, 100 },
-        { "paused",               STEVE_IOC_GET_PAUSED, STEVE_IOC_SET_PAUSED, KIND_U32, false, 0 },
-};
-
-#define ELEMENTS_OF_PARAMS (sizeof params / sizeof params[0])
-
+/* What one getter or setter on the command line asks for: a parameter from
+ * steve's table, or (param NULL) the free tokens. */
 typedef struct Action {
-        const Param *param;
+        const ParamInfo *param;
         bool set;
         const char *value;
 } Action;
 
 static void help(void) {
+        const ParamInfo *info;
+        char line[128];
+
         printf("Usage: stevie [--device=PATH] [--] COMMAND [ARGS...]\n"
                "       stevie [--device=PATH] --get-...|--set-...=VALUE|--pause|--resume...\n"
                "\n"
@@ -64,22 +42,28 @@ static void help(void) {
                "pointing at it, and exits with COMMAND's status (128+N for signal N); or\n"
                "reads and changes steve's parameters, in the order given, one value a line.\n"
                "\n"
-               "  -t, --get-tokens                 free tokens now\n"
-               "      --get-jobs, --set-jobs=N\n"
-               "      --get-min-jobs, --set-min-jobs=N\n"
-               "      --get-load-average, --set-load-average=L\n"
-               "      --get-load-recheck-timeout, --set-load-recheck-timeout=SEC\n"
-               "      --get-min-memory-avail, --set-min-memory-avail=SIZE   (bytes; set 512M, 8G)\n"
-               "      --get-per-process-limit, --set-per-process-limit=N\n"
-               "      --get-cpu-pressure, --set-cpu-pressure=PCT\n"
-               "      --get-memory-pressure, --set-memory-pressure=PCT\n"
-               "      --get-paused, --pause, --resume\n"
-               "      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
+               "  -t, --get-tokens                 free tokens now\n");
+        for (size_t i = 0; (info = param_nth(i)); i++) {
+                if (!info->ioctl_get)
+                        continue;
+                if (info->on_option)
+                        snprintf(line, sizeof line, "--get-%s, --%s, --%s", info->name, info->on_option,
+                                 info->off_option);
+                else
+                        snprintf(line, sizeof line, "--get-%s, --set-%s=%s", info->name, info->name, info->metavar);
+                printf("      %s%s\n", line, info->kind == PARAM_BYTES ? "   (bytes; set 512M, 8G)" : "");
+        }
+        printf("      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
                "                                   /dev/steve)\n"
                "  -h, --help, -V, --version\n"
                "\n"
                "A limit that is off reads as -1; setting 0 or -1 turns it off. Setters need\n"
-               "root, or polkit's consent (action org.steve.Jobserver.configure).\n");
+               "root, or polkit's consent (action org.steve.Jobserver.configure; pausing\n"
+               "and resuming: org.steve.Jobserver.manage).\n"
+               "\n"
+               "-j or --jobs given to make or ninja, or in MAKEFLAGS, turns their jobserver\n"
+               "client off: they then run that many jobs whatever the pool says. stevie\n"
+               "warns when it sees one.\n");
 }
 
 static int open_jobserver(const char *path, int flags) {
@@ -109,82 +93,40 @@ static int check_steve(int fd, const char *path) {
         return 0;
 }
 
-static int print_value(const Param *p, const void *buf) {
-        uint32_t u32;
-        uint64_t u64;
-        int64_t i64;
-        double d;
-
-        switch (p->kind) {
-        case KIND_U32:
-                memcpy(&u32, buf, sizeof u32);
-                return printf(p->zero_is_off && u32 == 0 ? "-1\n" : "%" PRIu32 "\n", u32);
-        case KIND_U64:
-        case KIND_SIZE:
-                memcpy(&u64, buf, sizeof u64);
-                return printf(p->zero_is_off && u64 == 0 ? "-1\n" : "%" PRIu64 "\n", u64);
-        case KIND_I64:
-                memcpy(&i64, buf, sizeof i64);
-                return printf("%" PRIi64 "\n", i64);
-        case KIND_DOUBLE:
-                memcpy(&d, buf, sizeof d);
-                return printf(p->zero_is_off && d == 0 ? "-1\n" : "%g\n", d);
-        }
-        return -1;
-}
-
-/* Fills buf with the value for a setter; -1 turns a limit off. */
-static int parse_value(const Param *p, const char *s, void *buf) {
-        uint32_t u32;
-        uint64_t u64;
-        double d;
-        int r;
-
-        if (p->zero_is_off && strcmp(s, "-1") == 0)
-                s = "0";
-        switch (p->kind) {
-        case KIND_U32:
-                r = strcmp(p->name, "jobs") == 0 ? parse_jobs(s, &u32) : parse_count(s, &u32);
-                memcpy(buf, &u32, sizeof u32);
-                return r;
-        case KIND_SIZE:
-                r = parse_size(s, &u64);
-                memcpy(buf, &u64, sizeof u64);
-                return r;
-        case KIND_DOUBLE:
-                r = parse_number(s, p->max, &d);
-                if (r >= 0 && strcmp(p->name, "load-recheck-timeout") == 0 && d <= 0)
-                        r = -ERANGE;
-                memcpy(buf, &d, sizeof d);
-                return r;
-        default:
-                return -EINVAL;
-        }
-}
-
 static int run_action(int fd, const Action *a) {
-        char buf[8] = {};
+        const ParamInfo *info = a->param;
+        IoctlValue v = { .u64 = 0 };
+        char text[64];
 
-        if (!a->set) {
-                if (ioctl(fd, a->param->get, buf) < 0) {
-                        fprintf(stderr, "stevie: cannot get %s: %s\n", a->param->name, strerror(errno));
+        if (!info) {
+                if (ioctl(fd, STEVE_IOC_GET_TOKENS, &v.i64) < 0) {
+                        fprintf(stderr, "stevie: cannot get tokens: %s\n", strerror(errno));
                         return 1;
                 }
-                return print_value(a->param, buf) < 0 ? 1 : 0;
+                return printf("%" PRIi64 "\n", v.i64) < 0 ? 1 : 0;
         }
-        if (parse_value(a->param, a->value, buf) < 0) {
-                fprintf(stderr, "stevie: invalid %s '%s'\n", a->param->name, a->value);
+        if (!a->set) {
+                if (ioctl(fd, info->ioctl_get, &v) < 0) {
+                        fprintf(stderr, "stevie: cannot get %s: %s\n", info->name, strerror(errno));
+                        return 1;
+                }
+                param_format(info, &v, text, sizeof text);
+                return printf("%s\n", text) < 0 ? 1 : 0;
+        }
+        if (param_parse(info, a->value, &v) < 0) {
+                param_describe(info, text, sizeof text);
+                fprintf(stderr, "stevie: invalid %s '%s' (%s)\n", info->name, a->value, text);
                 return EXIT_USAGE;
         }
-        if (ioctl(fd, a->param->set, buf) < 0) {
+        if (ioctl(fd, info->ioctl_set, &v) < 0) {
                 if (errno == EPERM)
                         fprintf(stderr, "stevie: not allowed to set %s (steve refused: permission denied)\n",
-                                a->param->name);
+                                info->name);
                 else if (errno == EINVAL)
                         fprintf(stderr, "stevie: steve refused %s '%s' (out of range, see steve --help)\n",
-                                a->param->name, a->value);
+                                info->name, a->value);
                 else
-                        fprintf(stderr, "stevie: cannot set %s: %s\n", a->param->name, strerror(errno));
+                        fprintf(stderr, "stevie: cannot set %s: %s\n", info->name, strerror(errno));
                 return 1;
         }
         return 0;
@@ -285,28 +227,85 @@ static int run_actions(const char *path, const Action *actions, size_t n) {
         return r;
 }
 
-enum { ARG_DEVICE = 0x100, ARG_PAUSE, ARG_RESUME, ARG_GET = 0x200, ARG_SET = 0x300 };
+/* A word that turns GNU make's jobserver client off: -j, -jN, -j N, --jobs[=N].
+ * In MAKEFLAGS, make writes single-letter options without their dash
+ * ("j8", "kj"), so a first word of letters with a j counts too. */
+static bool jobs_option(const char *word, bool first_makeflags_word) {
+        if (strncmp(word, "--jobs", 6) == 0 && (word[6] == '\0' || word[6] == '='))
+                return true;
+        if (word[0] == '-' && word[1] != '-')
+                return strchr(word + 1, 'j') != NULL && strspn(word + 1, "BbdeEiIkLnpqrRsStvwWj0123456789") ==
+                                                        strlen(word + 1);
+        return first_makeflags_word && word[0] != '-' && strchr(word, 'j') &&
+               strspn(word, "BbdeEiIkLnpqrRsStvwWj0123456789") == strlen(word);
+}
+
+/* GNU make and ninja: their -j turns their jobserver client off. (cargo's
+ * does not: it still takes tokens.) */
+static bool jobs_option_leaves_the_pool(const char *command) {
+        const char *base = strrchr(command, '/');
+
+        base = base ? base + 1 : command;
+        return strcmp(base, "make") == 0 || strcmp(base, "gmake") == 0 || strcmp(base, "ninja") == 0;
+}
+
+/* make -jN (or MAKEFLAGS=-jN) resets make's jobserver: "-jN forced in
+ * submake: resetting jobserver mode", and ninja -jN ignores it. The command
+ * then runs outside the pool, bounded only by N. */
+static void warn_about_jobs(char **argv) {
+        const char *makeflags = getenv("MAKEFLAGS");
+        char *copy, *word, *save = NULL;
+        bool first = true, found = false;
+
+        for (char **a = argv + 1; *a && !found && jobs_option_leaves_the_pool(argv[0]); a++) {
+                if (strcmp(*a, "--") == 0)
+                        break;
+                found = jobs_option(*a, false);
+        }
+        if (!found && makeflags && (copy = strdup(makeflags))) {
+                for (word = strtok_r(copy, " \t", &save); word && !found; word = strtok_r(NULL, " \t", &save)) {
+                        if (strcmp(word, "--") == 0)
+                                break;
+                        found = jobs_option(word, first);
+                        first = false;
+                }
+                free(copy);
+        }
+        if (found)
+                fprintf(stderr, "stevie: warning: -j/--jobs (on the command line or in MAKEFLAGS) turns "
+                        "the jobserver client of GNU make and ninja off: they then run that many jobs "
+                        "outside steve's pool\n");
+}
+
+enum { ARG_DEVICE = 0x100, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
+
+#define MAX_OPTIONS 96
 
 int main(int argc, char *argv[]) {
-        struct option options[2 * ELEMENTS_OF_PARAMS + 8];
-        char names[2 * ELEMENTS_OF_PARAMS][40];
+        struct option options[MAX_OPTIONS];
+        char names[MAX_OPTIONS][48];
         Action actions[256];
+        const ParamInfo *info;
         size_t n_actions = 0, n_options = 0;
         const char *path = getenv("STEVE_DEVICE") ?: "/dev/steve";
         int c;
 
-        for (size_t i = 0; i < ELEMENTS_OF_PARAMS; i++) {
-                snprintf(names[2 * i], sizeof names[0], "get-%s", params[i].name);
-                options[n_options++] = (struct option) { names[2 * i], no_argument, NULL, ARG_GET + (int) i };
-                if (params[i].set) {
-                        snprintf(names[2 * i + 1], sizeof names[0], "set-%s", params[i].name);
-                        options[n_options++] = (struct option) { names[2 * i + 1], required_argument, NULL,
-                                                                 ARG_SET + (int) i };
+        options[n_options++] = (struct option) { "get-tokens", no_argument, NULL, 't' };
+        for (size_t i = 0; (info = param_nth(i)) && n_options + 8 < MAX_OPTIONS; i++) {
+                if (!info->ioctl_get)
+                        continue;
+                snprintf(names[n_options], sizeof names[0], "get-%s", info->name);
+                options[n_options] = (struct option) { names[n_options], no_argument, NULL, ARG_GET + (int) i };
+                n_options++;
+                snprintf(names[n_options], sizeof names[0], "set-%s", info->name);
+                options[n_options] = (struct option) { names[n_options], required_argument, NULL, ARG_SET + (int) i };
+                n_options++;
+                if (info->on_option) {
+                        options[n_options++] = (struct option) { info->on_option, no_argument, NULL, ARG_ON + (int) i };
+                        options[n_options++] = (struct option) { info->off_option, no_argument, NULL, ARG_OFF + (int) i };
                 }
         }
         options[n_options++] = (struct option) { "device", required_argument, NULL, ARG_DEVICE };
-        options[n_options++] = (struct option) { "pause", no_argument, NULL, ARG_PAUSE };
-        options[n_options++] = (struct option) { "resume", no_argument, NULL, ARG_RESUME };
         options[n_options++] = (struct option) { "help", no_argument, NULL, 'h' };
         options[n_options++] = (struct option) { "version", no_argument, NULL, 'V' };
         options[n_options] = (struct option) {};
@@ -318,14 +317,15 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
                 if (c == 't')
-                        actions[n_actions++] = (Action) { &params[0], false, NULL };
-                else if (c >= ARG_SET && (size_t) (c - ARG_SET) < ELEMENTS_OF_PARAMS)
-                        actions[n_actions++] = (Action) { &params[c - ARG_SET], true, optarg };
-                else if (c >= ARG_GET && (size_t) (c - ARG_GET) < ELEMENTS_OF_PARAMS)
-                        actions[n_actions++] = (Action) { &params[c - ARG_GET], false, NULL };
-                else if (c == ARG_PAUSE || c == ARG_RESUME)
-                        actions[n_actions++] = (Action) { &params[ELEMENTS_OF_PARAMS - 1], true,
-                                                          c == ARG_PAUSE ? "1" : "0" };
+                        actions[n_actions++] = (Action) { NULL, false, NULL };
+                else if (c >= ARG_OFF)
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_OFF)), true, "0" };
+                else if (c >= ARG_ON)
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_ON)), true, "1" };
+                else if (c >= ARG_SET)
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_SET)), true, optarg };
+                else if (c >= ARG_GET)
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_GET)), false, NULL };
                 else if (c == ARG_DEVICE)
                         path = optarg;
                 else if (c == 'h') {
@@ -349,5 +349,6 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "stevie: no command given (see stevie --help)\n");
                 return EXIT_USAGE;
         }
+        warn_about_jobs(argv + optind);
         return run_command(path, argv + optind);
 }

@@ -24,11 +24,6 @@
 #define RECONNECT_MAX (60 * USEC_PER_SEC)
 #define CMDLINE_MAX 1024
 
-/* What monitors last saw. */
-typedef struct Snapshot {
-        Params params;
-        uint32_t available, held, waiters;
-} Snapshot;
 
 /* A D-Bus call waiting for its authorization. */
 typedef struct PendingCall {
@@ -52,7 +47,7 @@ struct Bus {
         uint64_t reconnect_delay;
         BusSettled settled;
         void *settled_data;
-        Snapshot emitted;
+        BusSnapshot emitted;
         TAILQ_HEAD(, PendingCall) pending;
 };
 
@@ -60,11 +55,11 @@ static uint32_t clamp_u32(int64_t v) {
         return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
 }
 
-static void take_snapshot(Bus *b, Snapshot *ret) {
-        ServerStats st;
+static void take_snapshot(Bus *b, BusSnapshot *ret) {
+        LedgerStats st;
 
         server_stats(b->server, &st);
-        *ret = (Snapshot) {
+        *ret = (BusSnapshot) {
                 .params = *server_params(b->server),
                 .available = clamp_u32(st.available),
                 .held = clamp_u32(st.held),
@@ -79,13 +74,13 @@ static int append_param(sd_bus_message *reply, const ParamInfo *info, const Para
 
         param_get(p, info, &v);
         switch (info->kind) {
-        case PARAM_U32:
+        case PARAM_COUNT:
                 return sd_bus_message_append(reply, "u", v.u32);
-        case PARAM_U64:
+        case PARAM_BYTES:
                 return sd_bus_message_append(reply, "t", v.u64);
         case PARAM_BOOL:
                 return sd_bus_message_append(reply, "b", (int) v.u32);
-        case PARAM_DOUBLE:
+        case PARAM_NUMBER:
         case PARAM_SECONDS:
                 return sd_bus_message_append(reply, "d", v.d);
         }
@@ -96,7 +91,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const ParamInfo *info = param_by_bus_name(property);
         Bus *b = userdata;
-        Snapshot now;
+        BusSnapshot now;
 
         take_snapshot(b, &now);
         if (info)
@@ -124,7 +119,8 @@ static int property_set(sd_bus *bus, const char *path, const char *interface, co
 /* Reads a Set's variant into the candidate parameters. */
 static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
         const char *type = param_signature(info);
-        IoctlValue v = {};
+        char range[128];
+        IoctlValue v = { .u64 = 0 };
         int b = 0, r;
 
         r = sd_bus_message_enter_container(m, 'v', type);
@@ -132,13 +128,16 @@ static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params 
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
                                          info->bus_name, type);
         r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
-                                                  : info->kind == PARAM_U32 ? (void *) &v.u32
-                                                  : info->kind == PARAM_U64 ? (void *) &v.u64 : (void *) &v.d);
+                                                  : info->kind == PARAM_COUNT ? (void *) &v.u32
+                                                  : info->kind == PARAM_BYTES ? (void *) &v.u64 : (void *) &v.d);
         if (r < 0)
                 return r;
         if (info->kind == PARAM_BOOL)
                 v.u32 = b != 0;
-        (void) param_set(p, info, &v);  /* a D-Bus boolean is always 0 or 1 here */
+        if (!param_set(p, info, &v)) {
+                param_describe(info, range, sizeof range);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s must be %s", info->bus_name, range);
+        }
         return 0;
 }
 
@@ -360,22 +359,10 @@ static int method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error
         return r < 0 ? r : 1;
 }
 
-#define RW_PROPERTY(name, type) \
-        SD_BUS_WRITABLE_PROPERTY(name, type, property_get, property_set, 0, \
-                                 SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED)
 #define RO_PROPERTY(name, type, flags) SD_BUS_PROPERTY(name, type, property_get, 0, flags)
 
-static const sd_bus_vtable jobserver_vtable[] = {
-        SD_BUS_VTABLE_START(0),
-        RW_PROPERTY("Jobs", "u"),
-        RW_PROPERTY("MinJobs", "u"),
-        RW_PROPERTY("LoadAverage", "d"),
-        RW_PROPERTY("LoadRecheckTimeout", "d"),
-        RW_PROPERTY("MinMemoryAvail", "t"),
-        RW_PROPERTY("CpuPressure", "d"),
-        RW_PROPERTY("MemoryPressure", "d"),
-        RW_PROPERTY("PerProcessLimit", "u"),
-        RW_PROPERTY("Paused", "b"),
+/* The members that are not parameters; the parameters come from their table. */
+static const sd_bus_vtable fixed_members[] = {
         RO_PROPERTY("TokensAvailable", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         RO_PROPERTY("TokensHeld", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         RO_PROPERTY("Waiters", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
@@ -387,37 +374,57 @@ static const sd_bus_vtable jobserver_vtable[] = {
                                 method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
                                 method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_VTABLE_END
 };
+
+#define MAX_PARAMS 32
+static sd_bus_vtable jobserver_vtable[1 + MAX_PARAMS + ELEMENTSOF(fixed_members) + 1];
+
+/* sd-bus keeps a pointer to the table: it lives as long as steve. */
+static const sd_bus_vtable *vtable(void) {
+        const ParamInfo *info;
+        size_t n = 0;
+
+        if (jobserver_vtable[0].type == _SD_BUS_VTABLE_START)
+                return jobserver_vtable;
+        jobserver_vtable[n++] = (sd_bus_vtable) SD_BUS_VTABLE_START(0);
+        for (size_t i = 0; (info = param_nth(i)) && i < MAX_PARAMS; i++)
+                if (info->bus_name)
+                        jobserver_vtable[n++] = (sd_bus_vtable) SD_BUS_WRITABLE_PROPERTY(
+                                info->bus_name, param_signature(info), property_get, property_set, 0,
+                                SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE | SD_BUS_VTABLE_UNPRIVILEGED);
+        for (size_t i = 0; i < ELEMENTSOF(fixed_members); i++)
+                jobserver_vtable[n++] = fixed_members[i];
+        jobserver_vtable[n] = (sd_bus_vtable) SD_BUS_VTABLE_END;
+        return jobserver_vtable;
+}
 
 /* PropertiesChanged, coalesced */
 
-static void changed_names(const Snapshot *a, const Snapshot *b, const char **names, size_t *n) {
+size_t bus_changed_properties(const BusSnapshot *a, const BusSnapshot *b, const char **names) {
         const ParamInfo *info;
+        size_t n = 0;
 
-        *n = 0;
         for (size_t i = 0; (info = param_nth(i)); i++)
-                if (!param_equal(&a->params, &b->params, info))
-                        names[(*n)++] = info->bus_name;
+                if (info->bus_name && !param_equal(&a->params, &b->params, info))
+                        names[n++] = info->bus_name;
         if (a->available != b->available)
-                names[(*n)++] = "TokensAvailable";
+                names[n++] = "TokensAvailable";
         if (a->held != b->held)
-                names[(*n)++] = "TokensHeld";
+                names[n++] = "TokensHeld";
         if (a->waiters != b->waiters)
-                names[(*n)++] = "Waiters";
-        names[*n] = NULL;
+                names[n++] = "Waiters";
+        names[n] = NULL;
+        return n;
 }
 
 static int on_emit_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Bus *b = userdata;
-        const char *names[16];
-        Snapshot now;
-        size_t n;
+        const char *names[BUS_MAX_PROPERTIES + 1];
+        BusSnapshot now;
         int r;
 
         take_snapshot(b, &now);
-        changed_names(&b->emitted, &now, names, &n);
-        if (n == 0 || !b->bus)
+        if (bus_changed_properties(&b->emitted, &now, names) == 0 || !b->bus)
                 return 0;
         r = sd_bus_emit_properties_changed_strv(b->bus, OBJECT_PATH, INTERFACE, (char **) names);
         if (r < 0)
@@ -428,9 +435,8 @@ static int on_emit_timer(sd_event_source *source, uint64_t usec, void *userdata)
 
 /* Called after every request: cheap unless something changed. */
 void bus_server_changed(Bus *b) {
-        const char *names[16];
-        Snapshot now;
-        size_t n;
+        const char *names[BUS_MAX_PROPERTIES + 1];
+        BusSnapshot now;
         int enabled = SD_EVENT_OFF;
         uint64_t t;
 
@@ -440,8 +446,7 @@ void bus_server_changed(Bus *b) {
         if (enabled != SD_EVENT_OFF)
                 return;
         take_snapshot(b, &now);
-        changed_names(&b->emitted, &now, names, &n);
-        if (n == 0)
+        if (bus_changed_properties(&b->emitted, &now, names) == 0)
                 return;
         (void) sd_event_now(b->event, CLOCK_MONOTONIC, &t);
         (void) sd_event_source_set_time(b->emit_timer, t + EMIT_INTERVAL);
@@ -516,7 +521,7 @@ static int bus_connect(Bus *b) {
         if (r >= 0)
                 r = sd_bus_add_object(bus, NULL, OBJECT_PATH, on_object_message, b);
         if (r >= 0)
-                r = sd_bus_add_object_vtable(bus, NULL, OBJECT_PATH, INTERFACE, jobserver_vtable, b);
+                r = sd_bus_add_object_vtable(bus, NULL, OBJECT_PATH, INTERFACE, vtable(), b);
         if (r >= 0)
                 r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                         "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);

@@ -24,3 +24,14 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
 Bus *bus_free(Bus *b);
 /* The pool changed: PropertiesChanged, coalesced. NULL is fine. */
 void bus_server_changed(Bus *b);
+
+/* What monitors last saw; PropertiesChanged names what differs between two. */
+typedef struct BusSnapshot {
+        Params params;
+        uint32_t available, held, waiters;
+} BusSnapshot;
+
+#define BUS_MAX_PROPERTIES 48
+/* The names of the properties that differ, NULL-terminated in names (room
+ * for BUS_MAX_PROPERTIES + 1); their number. */
+size_t bus_changed_properties(const BusSnapshot *a, const BusSnapshot *b, const char **names);

@@ -4,16 +4,43 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config.h"
 #include "ledger.h"
 
-#ifdef NDEBUG
-#define check_invariant(l) ((void) 0)
-#else
+/* The whole-ledger walk is O(processes + waiters): on every operation only in
+ * builds that ask for it (-Dledger-checks=true: the tests' sanitizer build,
+ * the fuzzers), never on the token path of a default or distribution build. */
+#if STEVE_LEDGER_CHECKS
 #define check_invariant(l) assert(ledger_consistent(l))
+#else
+#define check_invariant(l) ((void) 0)
 #endif
 
-void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
-                 const LedgerCallbacks *callbacks, void *userdata) {
+struct Ledger {
+        uint32_t jobs;
+        int64_t available;              /* negative while returning holders owe the pool */
+        int64_t held;
+        uint32_t reserved;
+        uint64_t reservation_timeout;
+        uint64_t next_job_id;
+        size_t n_processes, n_waiters, n_parked;
+        LedgerLimits limits;
+        bool throttled;                 /* the system is busy: only min_jobs */
+
+        TAILQ_HEAD(, LedgerWaiter) waiters;
+        TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
+        TAILQ_HEAD(, LedgerProcess) processes;
+
+        const LedgerCallbacks *callbacks;
+        void *userdata;
+};
+
+int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallbacks *callbacks, void *userdata,
+               Ledger **ret) {
+        Ledger *l = malloc(sizeof *l);
+
+        if (!l)
+                return -ENOMEM;
         *l = (Ledger) {
                 .jobs = jobs,
                 .available = jobs,
@@ -26,6 +53,15 @@ void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
         TAILQ_INIT(&l->waiters);
         TAILQ_INIT(&l->reservations);
         TAILQ_INIT(&l->processes);
+        *ret = l;
+        return 0;
+}
+
+Ledger *ledger_free(Ledger *l) {
+        if (l)
+                assert(TAILQ_EMPTY(&l->processes));
+        free(l);
+        return NULL;
 }
 
 void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid) {
@@ -343,12 +379,97 @@ void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now) {
 }
 
 void ledger_set_throttled(Ledger *l, bool throttled, uint64_t now) {
+        /* Asked on every request: nothing to do unless it changes. */
+        if (l->throttled == throttled)
+                return;
         l->throttled = throttled;
         serve_waiters(l, now);
 }
 
+void ledger_set_reservation_timeout(Ledger *l, uint64_t timeout) {
+        l->reservation_timeout = timeout;
+}
+
 bool ledger_held_back_by_throttle(const Ledger *l) {
         return l->throttled && !l->limits.paused && l->available > 0 && !TAILQ_EMPTY(&l->waiters);
+}
+
+void ledger_stats(const Ledger *l, LedgerStats *ret) {
+        *ret = (LedgerStats) {
+                .jobs = l->jobs,
+                .available = l->available,
+                .held = l->held,
+                .reserved = l->reserved,
+                .waiters = l->n_waiters + l->n_parked,
+                .processes = l->n_processes,
+        };
+}
+
+LedgerProcess *ledger_first_process(const Ledger *l) {
+        return TAILQ_FIRST(&l->processes);
+}
+
+int ledger_foreach_process(const Ledger *l, int (*fn)(const LedgerProcess *p, void *userdata), void *userdata) {
+        const LedgerProcess *p;
+        int r;
+
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                if ((r = fn(p, userdata)) < 0)
+                        return r;
+        return 0;
+}
+
+int ledger_foreach_waiter(const Ledger *l, int (*fn)(const LedgerWaiter *w, void *userdata), void *userdata) {
+        const LedgerProcess *p;
+        const LedgerWaiter *w;
+        int r;
+
+        TAILQ_FOREACH(w, &l->waiters, queue_link)
+                if ((r = fn(w, userdata)) < 0)
+                        return r;
+        if (l->n_parked > 0)
+                TAILQ_FOREACH(p, &l->processes, process_link)
+                        TAILQ_FOREACH(w, &p->parked, queue_link)
+                                if ((r = fn(w, userdata)) < 0)
+                                        return r;
+        return 0;
+}
+
+pid_t ledger_process_pid(const LedgerProcess *p) {
+        return p->pid;
+}
+
+int64_t ledger_process_held(const LedgerProcess *p) {
+        return p->held;
+}
+
+bool ledger_process_reserved(const LedgerProcess *p) {
+        return p->reserved;
+}
+
+const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n) {
+        *ret_n = p->n_jobs;
+        return p->jobs;
+}
+
+const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w) {
+        return w->process;
+}
+
+LedgerWaitKind ledger_waiter_kind(const LedgerWaiter *w) {
+        return w->kind;
+}
+
+uint64_t ledger_waiter_since(const LedgerWaiter *w) {
+        return w->since;
+}
+
+bool ledger_waiter_queued(const LedgerWaiter *w) {
+        return w->queued;
+}
+
+bool ledger_waiter_parked(const LedgerWaiter *w) {
+        return w->parked;
 }
 
 bool ledger_consistent(const Ledger *l) {

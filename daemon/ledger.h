@@ -5,8 +5,9 @@
  * The ledger: who holds which job token, who waits for one, and which tokens
  * are reserved for a poller. It does no I/O and reads no clock: callers pass
  * the time (CLOCK_MONOTONIC, usec) and own every LedgerProcess and
- * LedgerWaiter, which they embed in their own objects. Grants that happen
- * later (a token came back) are reported through LedgerCallbacks.
+ * LedgerWaiter, which they embed in their own objects and reach only through
+ * the functions below. Grants that happen later (a token came back) are
+ * reported through LedgerCallbacks.
  *
  * Invariant: available + held + reserved == jobs, where a process that
  * returned its implicit slot before acquiring counts as holding -1.
@@ -42,6 +43,13 @@ typedef enum LedgerWaitKind {
         LEDGER_WAIT_POLL,       /* a poller: gets a reservation, then reads */
 } LedgerWaitKind;
 
+typedef struct LedgerJob {
+        uint64_t id;
+        uint64_t started;
+} LedgerJob;
+
+/* The fields are the ledger's own; embed, zero-initialise, and use the
+ * functions below. */
 struct LedgerWaiter {
         LedgerWaitKind kind;
         LedgerProcess *process;
@@ -51,11 +59,6 @@ struct LedgerWaiter {
         TAILQ_ENTRY(LedgerWaiter) queue_link;
         TAILQ_ENTRY(LedgerWaiter) process_link;    /* in its process's waiters, queued only */
 };
-
-typedef struct LedgerJob {
-        uint64_t id;
-        uint64_t started;
-} LedgerJob;
 
 struct LedgerProcess {
         pid_t pid;
@@ -93,27 +96,19 @@ typedef struct LedgerCallbacks {
         void (*reserved)(LedgerWaiter *w, void *userdata);
 } LedgerCallbacks;
 
-struct Ledger {
+typedef struct LedgerStats {
         uint32_t jobs;
-        int64_t available;              /* negative while returning holders owe the pool */
+        int64_t available;              /* negative while holders keep more than a shrunk pool */
         int64_t held;
         uint32_t reserved;
-        uint64_t reservation_timeout;
-        uint64_t next_job_id;
-        size_t n_processes, n_waiters, n_parked;
-        LedgerLimits limits;
-        bool throttled;                 /* the system is busy: only min_jobs */
+        size_t waiters;                 /* queued and parked */
+        size_t processes;
+} LedgerStats;
 
-        TAILQ_HEAD(, LedgerWaiter) waiters;
-        TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
-        TAILQ_HEAD(, LedgerProcess) processes;
-
-        const LedgerCallbacks *callbacks;
-        void *userdata;
-};
-
-void ledger_init(Ledger *l, uint32_t jobs, uint64_t reservation_timeout,
-                 const LedgerCallbacks *callbacks, void *userdata);
+int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallbacks *callbacks, void *userdata,
+               Ledger **ret);
+/* Every process must have exited first. */
+Ledger *ledger_free(Ledger *l);
 
 void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid);
 /* The process is gone: its reservation and holdings return, its waiters leave. */
@@ -143,9 +138,34 @@ uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p);
 void ledger_set_jobs(Ledger *l, uint32_t jobs, uint64_t now);
 void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now);
 void ledger_set_throttled(Ledger *l, bool throttled, uint64_t now);
+void ledger_set_reservation_timeout(Ledger *l, uint64_t timeout);
 /* True while free tokens are withheld from waiters because of throttling:
  * only then is it worth re-reading the system's load. */
 bool ledger_held_back_by_throttle(const Ledger *l);
 
-/* Recounts everything; false when the invariant is broken. */
+/* Reading it */
+void ledger_stats(const Ledger *l, LedgerStats *ret);
+/* Processes in the order they came; the first, for tearing down. */
+LedgerProcess *ledger_first_process(const Ledger *l);
+/* Calls fn for each process, or for each waiter in the order they will be
+ * served (the queue, then those parked at their process's limit); a negative
+ * return from fn stops the walk and is returned. */
+int ledger_foreach_process(const Ledger *l, int (*fn)(const LedgerProcess *p, void *userdata), void *userdata);
+int ledger_foreach_waiter(const Ledger *l, int (*fn)(const LedgerWaiter *w, void *userdata), void *userdata);
+
+pid_t ledger_process_pid(const LedgerProcess *p);
+int64_t ledger_process_held(const LedgerProcess *p);
+bool ledger_process_reserved(const LedgerProcess *p);
+/* One record per held token, oldest first. */
+const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n);
+
+const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w);
+LedgerWaitKind ledger_waiter_kind(const LedgerWaiter *w);
+uint64_t ledger_waiter_since(const LedgerWaiter *w);
+bool ledger_waiter_queued(const LedgerWaiter *w);
+/* Queued, but out of the pool's queue because its process is at its limit. */
+bool ledger_waiter_parked(const LedgerWaiter *w);
+
+/* Recounts everything; false when the invariant is broken. O(processes +
+ * waiters): for tests, fuzzers and the ledger-checks build option. */
 bool ledger_consistent(const Ledger *l);

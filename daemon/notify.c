@@ -29,7 +29,7 @@ static void send_state(const char *state) {
 }
 
 static void send_status(Notify *n) {
-        ServerStats st;
+        LedgerStats st;
         char status[128];
 
         server_stats(n->server, &st);

@@ -28,6 +28,38 @@ int bus_kind_from_string(const char *s, BusKind *ret) {
         return -EINVAL;
 }
 
+/* Option column of --help: "  -j, --jobs=N" padded to this width. */
+#define HELP_COLUMN 29
+
+static void help_line(char short_option, const char *name, const char *metavar, const char *text) {
+        char option[64];
+        int n;
+
+        n = snprintf(option, sizeof option, "  %c%c%s--%s%s%s", short_option ? '-' : ' ',
+                     short_option ? short_option : ' ', short_option ? ", " : "  ", name, metavar ? "=" : "",
+                     metavar ?: "");
+        /* A long option pushes its text to the next line. */
+        if (n >= HELP_COLUMN)
+                printf("%s\n%*s", option, HELP_COLUMN, "");
+        else
+                printf("%-*s", HELP_COLUMN, option);
+        for (const char *line = text; *line;) {
+                size_t len = strcspn(line, "\n");
+                printf("%.*s\n", (int) len, line);
+                line += len;
+                if (*line == '\n' && *++line)
+                        printf("%*s", HELP_COLUMN, "");
+        }
+}
+
+static void help_params(ParamGroup group) {
+        const ParamInfo *info;
+
+        for (size_t i = 0; (info = param_nth(i)); i++)
+                if (info->group == group && !info->runtime_only)
+                        help_line(info->short_option, info->name, info->metavar, info->help);
+}
+
 static void help(void) {
         printf("Usage: steve [OPTIONS]\n"
                "\n"
@@ -35,41 +67,29 @@ static void help(void) {
                "(CUSE) or at a file (FUSE); clients join with\n"
                "  MAKEFLAGS=--jobserver-auth=fifo:/dev/steve\n"
                "\n"
-               "Options:\n"
-               "  -j, --jobs=N               tokens in the pool (default: online CPUs)\n"
-               "      --dev-name=NAME        CUSE device name (default: steve, i.e. /dev/steve)\n"
-               "      --path=PATH            serve over FUSE at PATH (a regular file, created\n"
-               "                             and removed again if missing) instead of CUSE\n"
-               "      --fallback-path=PATH   serve on CUSE, or over FUSE at PATH when\n"
-               "                             /dev/cuse does not exist\n"
-               "  -u, --user=USER            after opening /dev/cuse or mounting, drop to USER\n"
-               "                             and its groups for good\n"
-               "      --owner=USER           FUSE node owner (default: the daemon's user)\n"
-               "      --group=GROUP          FUSE node group (default: the daemon's group)\n"
-               "      --mode=MODE            FUSE node mode, octal (default: 0660)\n"
-               "      --reserve-timeout=SEC  how long a token stays reserved for a process\n"
-               "                             told POLLIN before it goes on (default: 0.5)\n"
-               "\n"
-               "Limits (0 turns one off; while one is hit, only --min-jobs tokens go out):\n"
-               "  -l, --load-average=L       hold back tokens while the 1-minute load is >= L\n"
-               "      --min-memory-avail=SIZE  ...while MemAvailable is below SIZE (512M, 8G;\n"
-               "                             a plain number is MiB)\n"
-               "      --cpu-pressure=PCT     ...while CPU pressure (some avg10) is >= PCT\n"
-               "      --memory-pressure=PCT  ...while memory pressure (some avg10) is >= PCT\n"
-               "      --min-jobs=N           tokens handed out even then (default: 1)\n"
-               "      --load-recheck-timeout=SEC  how often to look again while a limit holds\n"
-               "                             a waiter back (default: 0.5; no timer otherwise)\n"
-               "  -p, --per-process-limit=N  no process holds more than N tokens (0: none)\n"
-               "      --bus=BUS              publish org.steve.Jobserver on the system bus, the\n"
-               "                             session bus, or none (default: system)\n"
-               "      --config=FILE          read settings from FILE (default: " STEVE_CONFIG_PATH ",\n"
-               "                             if it exists); the command line wins over it\n"
-               "      --no-config            read no config file\n"
-               "  -v, --verbose              log clients coming and going\n"
-               "  -d, --debug                log every request\n"
-               "  -h, --help                 show this help\n"
-               "  -V, --version              show the version\n"
-               "\n"
+               "Options:\n");
+        help_params(PARAM_GROUP_POOL);
+        help_line(0, "dev-name", "NAME", "CUSE device name (default: steve, i.e. /dev/steve)");
+        help_line(0, "path", "PATH", "serve over FUSE at PATH (a regular file, created\n"
+                                     "and removed again if missing) instead of CUSE");
+        help_line(0, "fallback-path", "PATH", "serve on CUSE, or over FUSE at PATH when\n/dev/cuse does not exist");
+        help_line('u', "user", "USER", "after opening /dev/cuse or mounting, drop to USER\nand its groups for good");
+        help_line(0, "owner", "USER", "FUSE node owner (default: the daemon's user)");
+        help_line(0, "group", "GROUP", "FUSE node group (default: the daemon's group)");
+        help_line(0, "mode", "MODE", "FUSE node mode, octal (default: 0660)");
+        printf("\nLimits (0 turns one off; while one is hit, only --min-jobs tokens go out):\n");
+        help_params(PARAM_GROUP_LIMIT);
+        printf("\n");
+        help_line(0, "bus", "BUS", "publish org.steve.Jobserver on the system bus, the\n"
+                                   "session bus, or none (default: system)");
+        help_line(0, "config", "FILE", "read settings from FILE (default: " STEVE_CONFIG_PATH ",\n"
+                                       "if it exists); the command line wins over it");
+        help_line(0, "no-config", NULL, "read no config file");
+        help_line('v', "verbose", NULL, "log clients coming and going");
+        help_line('d', "debug", NULL, "log every request");
+        help_line('h', "help", NULL, "show this help");
+        help_line('V', "version", NULL, "show the version");
+        printf("\n"
                "Signals: SIGUSR1 logs the pool, its holders and waiters; SIGHUP rereads the\n"
                "config file (a bad one changes nothing); SIGINT and SIGTERM stop steve.\n"
                "Exit status: 0 after a signal, 1 on a runtime failure, 2 on bad options or\n"
@@ -109,11 +129,6 @@ static int lookup_group(const char *name, gid_t *gid) {
         return 0;
 }
 
-static uint32_t default_jobs(void) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        return n < 1 ? 1 : n > JOBS_MAX ? JOBS_MAX : (uint32_t) n;
-}
-
 /* The node belongs to whoever the daemon runs as, unless told otherwise. */
 static ParseOutcome resolve_node_owner(Options *o) {
         uid_t uid = getuid();
@@ -135,19 +150,13 @@ enum {
         ARG_OWNER,
         ARG_GROUP,
         ARG_MODE,
-        ARG_RESERVE_TIMEOUT,
-        ARG_MIN_JOBS,
-        ARG_LOAD_RECHECK_TIMEOUT,
-        ARG_MIN_MEMORY_AVAIL,
-        ARG_CPU_PRESSURE,
-        ARG_MEMORY_PRESSURE,
         ARG_BUS,
         ARG_CONFIG,
         ARG_NO_CONFIG,
+        ARG_PARAM = 0x200,      /* + the parameter's index in the table */
 };
 
-static const struct option long_options[] = {
-        { "jobs",            required_argument, NULL, 'j' },
+static const struct option fixed_options[] = {
         { "dev-name",        required_argument, NULL, ARG_DEV_NAME },
         { "path",            required_argument, NULL, ARG_PATH },
         { "fallback-path",   required_argument, NULL, ARG_FALLBACK_PATH },
@@ -155,14 +164,6 @@ static const struct option long_options[] = {
         { "owner",           required_argument, NULL, ARG_OWNER },
         { "group",           required_argument, NULL, ARG_GROUP },
         { "mode",            required_argument, NULL, ARG_MODE },
-        { "reserve-timeout", required_argument, NULL, ARG_RESERVE_TIMEOUT },
-        { "load-average",    required_argument, NULL, 'l' },
-        { "min-jobs",        required_argument, NULL, ARG_MIN_JOBS },
-        { "load-recheck-timeout", required_argument, NULL, ARG_LOAD_RECHECK_TIMEOUT },
-        { "min-memory-avail", required_argument, NULL, ARG_MIN_MEMORY_AVAIL },
-        { "cpu-pressure",    required_argument, NULL, ARG_CPU_PRESSURE },
-        { "memory-pressure", required_argument, NULL, ARG_MEMORY_PRESSURE },
-        { "per-process-limit", required_argument, NULL, 'p' },
         { "bus",             required_argument, NULL, ARG_BUS },
         { "config",          required_argument, NULL, ARG_CONFIG },
         { "no-config",       no_argument,       NULL, ARG_NO_CONFIG },
@@ -170,48 +171,67 @@ static const struct option long_options[] = {
         { "debug",           no_argument,       NULL, 'd' },
         { "help",            no_argument,       NULL, 'h' },
         { "version",         no_argument,       NULL, 'V' },
-        {}
 };
 
-/* The limits; everything they take is checked again by params_invalid(). */
-static ParseOutcome parse_limit(int c, const char *arg, Params *p, const char *origin) {
-        switch (c) {
-        case 'l':
-                return parse_number(arg, 1e6, &p->load_average) < 0
-                        ? usage_error(origin, "invalid load average", arg, " (a number, 0 for no limit)") : PARSE_RUN;
-        case ARG_MIN_JOBS:
-                return parse_count(arg, &p->min_jobs) < 0
-                        ? usage_error(origin, "invalid number of jobs", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
-        case ARG_LOAD_RECHECK_TIMEOUT:
-                return parse_seconds(arg, &p->load_recheck_timeout) < 0
-                        ? usage_error(origin, "invalid timeout", arg, " (seconds, above 0, at most 3600)") : PARSE_RUN;
-        case ARG_MIN_MEMORY_AVAIL:
-                return parse_size(arg, &p->min_memory_avail) < 0
-                        ? usage_error(origin, "invalid size", arg, " (like 512M or 8G; a plain number is MiB)") : PARSE_RUN;
-        case ARG_CPU_PRESSURE:
-                return parse_number(arg, 100, &p->cpu_pressure) < 0
-                        ? usage_error(origin, "invalid CPU pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
-        case ARG_MEMORY_PRESSURE:
-                return parse_number(arg, 100, &p->memory_pressure) < 0
-                        ? usage_error(origin, "invalid memory pressure", arg, " (a percentage, 0 for no limit)") : PARSE_RUN;
-        case 'p':
-                return parse_count(arg, &p->per_process_limit) < 0
-                        ? usage_error(origin, "invalid per-process limit", arg, " (a whole number from 0 to 65536)") : PARSE_RUN;
+#define MAX_PARAMS 32
+
+/* The fixed options and one per parameter, from the table; getopt's form. */
+static struct option long_options[ELEMENTSOF(fixed_options) + MAX_PARAMS + 1];
+static char short_options[64];
+
+static void build_options(void) {
+        const ParamInfo *info;
+        size_t n = 0, len;
+
+        if (long_options[0].name)
+                return;
+        for (size_t i = 0; i < ELEMENTSOF(fixed_options); i++)
+                long_options[n++] = fixed_options[i];
+        len = (size_t) snprintf(short_options, sizeof short_options, "u:vdhV");
+        for (size_t i = 0; (info = param_nth(i)) && i < MAX_PARAMS; i++) {
+                if (info->runtime_only)
+                        continue;
+                long_options[n++] = (struct option) { info->name, required_argument, NULL,
+                                                      info->short_option ?: ARG_PARAM + (int) i };
+                if (info->short_option)
+                        len += (size_t) snprintf(short_options + len, sizeof short_options - len, "%c:",
+                                                 info->short_option);
+        }
+        long_options[n] = (struct option) {};
+}
+
+static const ParamInfo *param_of_option(int c) {
+        const ParamInfo *info;
+
+        if (c >= ARG_PARAM)
+                return param_nth((size_t) (c - ARG_PARAM));
+        for (size_t i = 0; c > 0 && (info = param_nth(i)); i++)
+                if (info->short_option == c)
+                        return info;
+        return NULL;
+}
+
+/* A parameter's value; params_invalid() checks the whole set later. */
+static ParseOutcome parse_param(const ParamInfo *info, const char *arg, Params *p, const char *origin) {
+        char what[64], range[128], hint[140];
+        IoctlValue v;
+
+        if (param_parse(info, arg, &v) < 0 || !param_set(p, info, &v)) {
+                snprintf(what, sizeof what, "invalid %s", info->what);
+                param_describe(info, range, sizeof range);
+                snprintf(hint, sizeof hint, " (%s)", range);
+                return usage_error(origin, what, arg, hint);
         }
         return PARSE_RUN;
 }
 
 static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *origin) {
         gid_t unused_gid;
-        int r;
+        const ParamInfo *info = param_of_option(c);
 
+        if (info)
+                return parse_param(info, arg, &o->params, origin);
         switch (c) {
-        case 'l': case 'p': case ARG_MIN_JOBS: case ARG_LOAD_RECHECK_TIMEOUT:
-        case ARG_MIN_MEMORY_AVAIL: case ARG_CPU_PRESSURE: case ARG_MEMORY_PRESSURE:
-                return parse_limit(c, arg, &o->params, origin);
-        case 'j':
-                r = parse_jobs(arg, &o->params.jobs);
-                return r < 0 ? usage_error(origin, "invalid number of jobs", arg, " (a whole number from 1 to 65536)") : PARSE_RUN;
         case ARG_DEV_NAME:
                 o->dev_name = arg;
                 return parse_dev_name(arg) < 0 ? usage_error(origin, "invalid device name", arg, " (letters, digits, '.', '_', '-')") : PARSE_RUN;
@@ -238,10 +258,6 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *or
         case ARG_MODE:
                 return parse_mode(arg, &o->node_mode) < 0
                         ? usage_error(origin, "invalid mode", arg, " (octal, at most 0777)") : PARSE_RUN;
-        case ARG_RESERVE_TIMEOUT:
-                return parse_seconds(arg, &o->params.reservation_timeout) < 0
-                        ? usage_error(origin, "invalid timeout", arg, " (seconds, above 0, at most 3600)")
-                        : PARSE_RUN;
         case ARG_CONFIG:
                 o->config_path = arg;
                 o->config_path_given = true;
@@ -270,12 +286,7 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *or
 
 Options options_defaults(void) {
         return (Options) {
-                .params = {
-                        .jobs = default_jobs(),
-                        .min_jobs = 1,
-                        .load_recheck_timeout = PARAMS_DEFAULT_LOAD_RECHECK_TIMEOUT,
-                        .reservation_timeout = PARAMS_DEFAULT_RESERVATION_TIMEOUT,
-                },
+                .params = params_defaults(),
                 .dev_name = "steve",
                 .node_mode = 0660,
                 .log_level = LOG_LEVEL_NOTICE,
@@ -288,8 +299,9 @@ static ParseOutcome parse_args(int argc, char *argv[], Options *o) {
         ParseOutcome outcome;
         int c;
 
+        build_options();
         optind = 1;
-        while ((c = getopt_long(argc, argv, "j:u:l:p:vdhV", long_options, NULL)) >= 0) {
+        while ((c = getopt_long(argc, argv, short_options, long_options, NULL)) >= 0) {
                 outcome = parse_one(c, optarg, o, NULL);
                 if (outcome != PARSE_RUN)
                         return outcome;
@@ -316,6 +328,7 @@ static const char *keep(Options *o, const char *value) {
 }
 
 static int option_of_key(const char *key) {
+        build_options();
         for (const struct option *opt = long_options; opt->name; opt++)
                 if (strcmp(opt->name, key) == 0)
                         return opt->val;

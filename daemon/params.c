@@ -1,96 +1,106 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
+#include <inttypes.h>
 #include <math.h>
-#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "steve/steve-ioctl.h"
 
 #include "params.h"
+#include "parse.h"
+#include "util.h"
 
-static bool percent_ok(double v) {
-        return isfinite(v) && v >= 0 && v <= 100;
+#define IOCTLS(number) .ioctl_get = STEVE_IOC_GET_##number, .ioctl_set = STEVE_IOC_SET_##number
+#define FIELD(f) .offset = offsetof(Params, f)
+
+static const ParamInfo param_infos[] = {
+        { .name = "jobs", .short_option = 'j', .bus_name = "Jobs", IOCTLS(JOBS), FIELD(jobs),
+          .kind = PARAM_COUNT, .min = 1, .max = JOBS_MAX, .group = PARAM_GROUP_POOL,
+          .what = "number of jobs", .metavar = "N", .help = "tokens in the pool (default: online CPUs)" },
+        { .name = "reserve-timeout", FIELD(reservation_timeout),
+          .kind = PARAM_SECONDS, .min = 0, .above_min = true, .max = SECONDS_MAX, .default_value = 0.5,
+          .group = PARAM_GROUP_POOL, .what = "timeout", .metavar = "SEC",
+          .help = "how long a token stays reserved for a process\ntold POLLIN before it goes on (default: 0.5)" },
+        { .name = "load-average", .short_option = 'l', .bus_name = "LoadAverage", IOCTLS(LOAD_AVERAGE),
+          FIELD(load_average), .kind = PARAM_NUMBER, .max = 1e6, .zero_is_off = true,
+          .group = PARAM_GROUP_LIMIT, .what = "load average", .metavar = "L",
+          .help = "hold back tokens while the 1-minute load is >= L" },
+        { .name = "min-memory-avail", .bus_name = "MinMemoryAvail", IOCTLS(MIN_MEMORY_AVAIL),
+          FIELD(min_memory_avail), .kind = PARAM_BYTES, .zero_is_off = true,
+          .group = PARAM_GROUP_LIMIT, .what = "size", .metavar = "SIZE",
+          .help = "...while MemAvailable is below SIZE (512M, 8G;\na plain number is MiB)" },
+        { .name = "cpu-pressure", .bus_name = "CpuPressure", IOCTLS(CPU_PRESSURE), FIELD(cpu_pressure),
+          .kind = PARAM_NUMBER, .max = 100, .zero_is_off = true, .percent = true,
+          .group = PARAM_GROUP_LIMIT, .what = "CPU pressure", .metavar = "PCT",
+          .help = "...while CPU pressure (some avg10) is >= PCT" },
+        { .name = "memory-pressure", .bus_name = "MemoryPressure", IOCTLS(MEMORY_PRESSURE),
+          FIELD(memory_pressure), .kind = PARAM_NUMBER, .max = 100, .zero_is_off = true, .percent = true,
+          .group = PARAM_GROUP_LIMIT, .what = "memory pressure", .metavar = "PCT",
+          .help = "...while memory pressure (some avg10) is >= PCT" },
+        { .name = "min-jobs", .bus_name = "MinJobs", IOCTLS(MIN_JOBS), FIELD(min_jobs),
+          .kind = PARAM_COUNT, .max = JOBS_MAX, .default_value = 1,
+          .group = PARAM_GROUP_LIMIT, .what = "number of jobs", .metavar = "N",
+          .help = "tokens handed out even then (default: 1)" },
+        { .name = "load-recheck-timeout", .bus_name = "LoadRecheckTimeout", IOCTLS(LOAD_RECHECK_TIMEOUT),
+          FIELD(load_recheck_timeout), .kind = PARAM_SECONDS, .min = 0, .above_min = true,
+          .max = SECONDS_MAX, .default_value = 0.5, .group = PARAM_GROUP_LIMIT, .what = "timeout",
+          .metavar = "SEC",
+          .help = "how often to look again while a limit holds\na waiter back (default: 0.5; no timer otherwise)" },
+        { .name = "per-process-limit", .short_option = 'p', .bus_name = "PerProcessLimit",
+          IOCTLS(PER_PROCESS_LIMIT), FIELD(per_process_limit), .kind = PARAM_COUNT, .max = JOBS_MAX,
+          .zero_is_off = true, .group = PARAM_GROUP_LIMIT, .what = "per-process limit", .metavar = "N",
+          .help = "no process holds more than N tokens (0: none)" },
+        { .name = "paused", .bus_name = "Paused", IOCTLS(PAUSED), FIELD(paused), .kind = PARAM_BOOL,
+          .max = 1, .manage = true, .runtime_only = true, .what = "boolean",
+          .on_option = "pause", .off_option = "resume" },
+};
+
+const ParamInfo *param_nth(size_t i) {
+        return i < ELEMENTSOF(param_infos) ? &param_infos[i] : NULL;
 }
 
-static bool timeout_ok(uint64_t usec) {
-        return usec > 0 && usec <= (uint64_t) (SECONDS_MAX * 1e6);
-}
-
-const char *params_invalid(const Params *p) {
-        if (p->jobs < 1 || p->jobs > JOBS_MAX)
-                return "jobs must be from 1 to 65536";
-        if (p->min_jobs > JOBS_MAX)
-                return "min-jobs must be from 0 to 65536";
-        if (!isfinite(p->load_average) || p->load_average < 0 || p->load_average > 1e6)
-                return "the load average limit must be a number from 0 (off) to 1000000";
-        if (!timeout_ok(p->load_recheck_timeout))
-                return "the load recheck timeout must be above 0 and at most 3600 seconds";
-        if (!percent_ok(p->cpu_pressure) || !percent_ok(p->memory_pressure))
-                return "pressure limits must be percentages from 0 (off) to 100";
-        if (p->per_process_limit > JOBS_MAX)
-                return "the per-process limit must be from 0 (none) to 65536";
-        if (!timeout_ok(p->reservation_timeout))
-                return "the reservation timeout must be above 0 and at most 3600 seconds";
+const ParamInfo *param_by_name(const char *name) {
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++)
+                if (strcmp(param_infos[i].name, name) == 0)
+                        return &param_infos[i];
         return NULL;
 }
 
-bool params_system_limits(const Params *p) {
-        return p->load_average > 0 || p->min_memory_avail > 0 || p->cpu_pressure > 0 || p->memory_pressure > 0;
-}
-
-#define PARAM(n, number, k, field, m)                                                   \
-        { .bus_name = (n), .offset = offsetof(Params, field), .ioctl_get = STEVE_IOC_GET_##number, \
-          .ioctl_set = STEVE_IOC_SET_##number, .kind = (k), .manage = (m) }
-
-static const ParamInfo param_infos[] = {
-        PARAM("Jobs",               JOBS,                 PARAM_U32,     jobs,                 false),
-        PARAM("MinJobs",            MIN_JOBS,             PARAM_U32,     min_jobs,             false),
-        PARAM("LoadAverage",        LOAD_AVERAGE,         PARAM_DOUBLE,  load_average,         false),
-        PARAM("LoadRecheckTimeout", LOAD_RECHECK_TIMEOUT, PARAM_SECONDS, load_recheck_timeout, false),
-        PARAM("MinMemoryAvail",     MIN_MEMORY_AVAIL,     PARAM_U64,     min_memory_avail,     false),
-        PARAM("CpuPressure",        CPU_PRESSURE,         PARAM_DOUBLE,  cpu_pressure,         false),
-        PARAM("MemoryPressure",     MEMORY_PRESSURE,      PARAM_DOUBLE,  memory_pressure,      false),
-        PARAM("PerProcessLimit",    PER_PROCESS_LIMIT,    PARAM_U32,     per_process_limit,    false),
-        PARAM("Paused",             PAUSED,               PARAM_BOOL,    paused,               true),
-};
-
-#define N_PARAM_INFOS (sizeof param_infos / sizeof param_infos[0])
-
-const ParamInfo *param_nth(size_t i) {
-        return i < N_PARAM_INFOS ? &param_infos[i] : NULL;
-}
-
 const ParamInfo *param_by_bus_name(const char *name) {
-        for (size_t i = 0; i < N_PARAM_INFOS; i++)
-                if (strcmp(param_infos[i].bus_name, name) == 0)
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++)
+                if (param_infos[i].bus_name && strcmp(param_infos[i].bus_name, name) == 0)
                         return &param_infos[i];
         return NULL;
 }
 
 const ParamInfo *param_by_ioctl_get(unsigned cmd) {
-        for (size_t i = 0; i < N_PARAM_INFOS; i++)
-                if (param_infos[i].ioctl_get == cmd)
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++)
+                if (param_infos[i].ioctl_get != 0 && param_infos[i].ioctl_get == cmd)
                         return &param_infos[i];
         return NULL;
 }
 
 const ParamInfo *param_by_ioctl_set(unsigned cmd) {
-        for (size_t i = 0; i < N_PARAM_INFOS; i++)
-                if (param_infos[i].ioctl_set == cmd)
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++)
+                if (param_infos[i].ioctl_set != 0 && param_infos[i].ioctl_set == cmd)
                         return &param_infos[i];
         return NULL;
 }
 
 const char *param_signature(const ParamInfo *info) {
         static const char *const signatures[] = {
-                [PARAM_U32] = "u", [PARAM_U64] = "t", [PARAM_DOUBLE] = "d", [PARAM_BOOL] = "b", [PARAM_SECONDS] = "d",
+                [PARAM_COUNT] = "u", [PARAM_BYTES] = "t", [PARAM_NUMBER] = "d", [PARAM_SECONDS] = "d",
+                [PARAM_BOOL] = "b",
         };
         return signatures[info->kind];
 }
 
 /* How many bytes each kind takes in Params. */
 static const size_t field_sizes[] = {
-        [PARAM_U32] = sizeof(uint32_t), [PARAM_U64] = sizeof(uint64_t), [PARAM_DOUBLE] = sizeof(double),
-        [PARAM_BOOL] = sizeof(bool), [PARAM_SECONDS] = sizeof(uint64_t),
+        [PARAM_COUNT] = sizeof(uint32_t), [PARAM_BYTES] = sizeof(uint64_t), [PARAM_NUMBER] = sizeof(double),
+        [PARAM_SECONDS] = sizeof(uint64_t), [PARAM_BOOL] = sizeof(bool),
 };
 
 /* The field as stored; memcpy, because Params is reached by offset. */
@@ -106,37 +116,118 @@ void param_get(const Params *p, const ParamInfo *info, IoctlValue *ret) {
         uint64_t usec;
         bool b;
 
-        *ret = (IoctlValue) {};
+        *ret = (IoctlValue) { .u64 = 0 };
         switch (info->kind) {
-        case PARAM_U32:     load_field(p, info, &ret->u32); break;
-        case PARAM_U64:     load_field(p, info, &ret->u64); break;
-        case PARAM_DOUBLE:  load_field(p, info, &ret->d); break;
+        case PARAM_COUNT:   load_field(p, info, &ret->u32); break;
+        case PARAM_BYTES:   load_field(p, info, &ret->u64); break;
+        case PARAM_NUMBER:  load_field(p, info, &ret->d); break;
         case PARAM_BOOL:    load_field(p, info, &b); ret->u32 = b; break;
         case PARAM_SECONDS: load_field(p, info, &usec); ret->d = (double) usec / 1e6; break;
         }
+}
+
+/* The value as a number, for the range check. */
+static double as_number(const ParamInfo *info, const IoctlValue *v) {
+        switch (info->kind) {
+        case PARAM_COUNT:
+        case PARAM_BOOL:
+                return v->u32;
+        case PARAM_BYTES:
+                return (double) v->u64;
+        default:
+                return v->d;
+        }
+}
+
+static bool in_range(const ParamInfo *info, const IoctlValue *v) {
+        double x = as_number(info, v);
+
+        if (!isfinite(x) || x < info->min || (info->above_min && x <= info->min))
+                return false;
+        /* Kept in microseconds. */
+        if (info->kind == PARAM_SECONDS && x < 1e-6)
+                return false;
+        return info->max == 0 || x <= info->max;
 }
 
 bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v) {
         uint64_t usec;
         bool b;
 
+        if (!in_range(info, v))
+                return false;
         switch (info->kind) {
-        case PARAM_U32:     store_field(p, info, &v->u32); break;
-        case PARAM_U64:     store_field(p, info, &v->u64); break;
-        case PARAM_DOUBLE:  store_field(p, info, &v->d); break;
-        case PARAM_BOOL:
-                if (v->u32 > 1)
-                        return false;
-                b = v->u32;
-                store_field(p, info, &b);
-                break;
+        case PARAM_COUNT:  store_field(p, info, &v->u32); break;
+        case PARAM_BYTES:  store_field(p, info, &v->u64); break;
+        case PARAM_NUMBER: store_field(p, info, &v->d); break;
+        case PARAM_BOOL:   b = v->u32; store_field(p, info, &b); break;
         case PARAM_SECONDS:
-                /* NaN and out-of-range values become 0, which params_invalid() refuses. */
-                usec = v->d > 0 && v->d <= SECONDS_MAX ? (uint64_t) (v->d * 1e6) : 0;
+                usec = (uint64_t) (v->d * 1e6);
                 store_field(p, info, &usec);
                 break;
         }
         return true;
+}
+
+int param_parse(const ParamInfo *info, const char *text, IoctlValue *ret) {
+        int r = 0;
+
+        *ret = (IoctlValue) { .u64 = 0 };
+        if (info->zero_is_off && text && strcmp(text, "-1") == 0)
+                return 0;
+        switch (info->kind) {
+        case PARAM_COUNT:
+                r = parse_whole(text, &ret->u32);
+                break;
+        case PARAM_BYTES:
+                r = parse_size(text, &ret->u64);
+                break;
+        case PARAM_NUMBER:
+        case PARAM_SECONDS:
+                r = parse_number(text, INFINITY, &ret->d);
+                break;
+        case PARAM_BOOL:
+                r = text ? parse_boolean(text) : -EINVAL;
+                if (r >= 0)
+                        ret->u32 = (uint32_t) r;
+                break;
+        }
+        if (r < 0)
+                return r;
+        return in_range(info, ret) ? 0 : -ERANGE;
+}
+
+void param_format(const ParamInfo *info, const IoctlValue *v, char *buf, size_t size) {
+        if (info->zero_is_off && as_number(info, v) == 0)
+                snprintf(buf, size, "-1");
+        else if (info->kind == PARAM_BYTES)
+                snprintf(buf, size, "%" PRIu64, v->u64);
+        else if (info->kind == PARAM_COUNT || info->kind == PARAM_BOOL)
+                snprintf(buf, size, "%" PRIu32, v->u32);
+        else
+                snprintf(buf, size, "%g", v->d);
+}
+
+void param_describe(const ParamInfo *info, char *buf, size_t size) {
+        switch (info->kind) {
+        case PARAM_COUNT:
+                snprintf(buf, size, "a whole number from %.15g to %.15g%s", info->min, info->max,
+                         info->zero_is_off ? ", 0 for none" : "");
+                break;
+        case PARAM_BYTES:
+                snprintf(buf, size, "a size like 512M or 8G (a plain number is MiB), 0 for no limit");
+                break;
+        case PARAM_NUMBER:
+                snprintf(buf, size, "a %s from 0 (no limit) to %.15g", info->percent ? "percentage" : "number",
+                         info->max);
+                break;
+        case PARAM_SECONDS:
+                snprintf(buf, size, "seconds, above 0, at most %.15g", info->max);
+                break;
+        case PARAM_BOOL:
+                snprintf(buf, size, "yes or no");
+                break;
+        }
 }
 
 void param_copy(Params *to, const Params *from, const ParamInfo *info) {
@@ -145,22 +236,58 @@ void param_copy(Params *to, const Params *from, const ParamInfo *info) {
 }
 
 bool param_equal(const Params *a, const Params *b, const ParamInfo *info) {
-        IoctlValue x, y;
-
-        param_get(a, info, &x);
-        param_get(b, info, &y);
-        switch (info->kind) {
-        case PARAM_DOUBLE:
-        case PARAM_SECONDS:
-                return x.d == y.d;
-        case PARAM_U64:
-                return x.u64 == y.u64;
-        default:
-                return x.u32 == y.u32;
-        }
+        return memcmp((const char *) a + info->offset, (const char *) b + info->offset,
+                      field_sizes[info->kind]) == 0;
 }
 
 bool params_apply_ioctl(unsigned cmd, const IoctlValue *v, Params *p) {
         const ParamInfo *info = param_by_ioctl_set(cmd);
         return info && param_set(p, info, v);
+}
+
+static uint32_t online_cpus(void) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        return n < 1 ? 1 : n > JOBS_MAX ? JOBS_MAX : (uint32_t) n;
+}
+
+Params params_defaults(void) {
+        Params p = {};
+
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++) {
+                const ParamInfo *info = &param_infos[i];
+                IoctlValue v = { .u64 = 0 };
+
+                switch (info->kind) {
+                case PARAM_COUNT:
+                case PARAM_BOOL:  v.u32 = (uint32_t) info->default_value; break;
+                case PARAM_BYTES: v.u64 = (uint64_t) info->default_value; break;
+                default:          v.d = info->default_value; break;
+                }
+                (void) param_set(&p, info, &v);
+        }
+        p.jobs = online_cpus();
+        return p;
+}
+
+const char *params_invalid(const Params *p) {
+        /* One thread asks; the message lives until the next call. */
+        static char message[128];
+
+        for (size_t i = 0; i < ELEMENTSOF(param_infos); i++) {
+                const ParamInfo *info = &param_infos[i];
+                IoctlValue v;
+                char range[96];
+
+                param_get(p, info, &v);
+                if (!in_range(info, &v)) {
+                        param_describe(info, range, sizeof range);
+                        snprintf(message, sizeof message, "%s must be %s", info->name, range);
+                        return message;
+                }
+        }
+        return NULL;
+}
+
+bool params_system_limits(const Params *p) {
+        return p->load_average > 0 || p->min_memory_avail > 0 || p->cpu_pressure > 0 || p->memory_pressure > 0;
 }

@@ -1,14 +1,22 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
-/* The run-time parameters, one struct for every door that changes them
- * (command line, ioctl, D-Bus), validated by one function. */
+/*
+ * The run-time parameters: one struct for every door that changes them
+ * (command line, config file, ioctl, D-Bus), and one table that describes
+ * each once: its option and config key, its D-Bus property, its ioctl
+ * numbers, its range and unit, its help text and the polkit action that
+ * guards it. The option parser, the config reader, --help, the D-Bus vtable,
+ * the ioctl door and stevie are all made from the table; tests/unit/test-params
+ * holds the man pages, the D-Bus XML and the README to it.
+ */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define JOBS_MAX 65536
+#define SECONDS_MAX 3600.0
 
 typedef struct Params {
         uint32_t jobs;
@@ -23,11 +31,8 @@ typedef struct Params {
         uint64_t reservation_timeout;   /* usec */
 } Params;
 
-#define PARAMS_DEFAULT_LOAD_RECHECK_TIMEOUT (UINT64_C(1000000) / 2)
-#define PARAMS_DEFAULT_RESERVATION_TIMEOUT (UINT64_C(1000000) / 2)
-#define SECONDS_MAX 3600.0
-
-/* An ioctl's payload, whichever type its number says. */
+/* A parameter's value as it crosses a door (ioctl payload, D-Bus variant).
+ * Zero it as { .u64 = 0 }: "{}" zeroes only the first member under clang. */
 typedef union IoctlValue {
         uint32_t u32;
         uint64_t u64;
@@ -35,47 +40,72 @@ typedef union IoctlValue {
         double d;
 } IoctlValue;
 
-/* How one parameter travels: its D-Bus property, its ioctl numbers, how it is
- * stored in Params and shown outside. Both doors (ioctl and D-Bus) read and
- * write parameters through these, so they cannot disagree. */
 typedef enum ParamKind {
-        PARAM_U32,              /* ioctl u32, D-Bus 'u' */
-        PARAM_U64,              /* ioctl u64, D-Bus 't' */
-        PARAM_DOUBLE,           /* ioctl d, D-Bus 'd' */
-        PARAM_BOOL,             /* ioctl u32 0 or 1, D-Bus 'b' */
-        PARAM_SECONDS,          /* stored in usec; ioctl d and D-Bus 'd' in seconds */
+        PARAM_COUNT,            /* uint32_t; ioctl u32, D-Bus 'u'; text: a whole number */
+        PARAM_BYTES,            /* uint64_t; ioctl u64, D-Bus 't'; text: 512M, 8G (plain: MiB) */
+        PARAM_NUMBER,           /* double; ioctl d, D-Bus 'd' */
+        PARAM_SECONDS,          /* uint64_t usec; ioctl d and D-Bus 'd' in seconds */
+        PARAM_BOOL,             /* bool; ioctl u32 0 or 1, D-Bus 'b'; text: yes or no */
 } ParamKind;
 
+/* Where --help lists it. */
+typedef enum ParamGroup {
+        PARAM_GROUP_POOL,
+        PARAM_GROUP_LIMIT,
+} ParamGroup;
+
 typedef struct ParamInfo {
-        const char *bus_name;
-        size_t offset;          /* in Params */
-        unsigned ioctl_get, ioctl_set;
+        const char *name;               /* long option, config key, stevie's --get-NAME/--set-NAME */
+        char short_option;              /* 0: none */
+        const char *bus_name;           /* the D-Bus property; NULL: not published */
+        unsigned ioctl_get, ioctl_set;  /* 0: none */
         ParamKind kind;
-        bool manage;            /* needs org.steve.Jobserver.manage, not .configure */
+        size_t offset;                  /* in Params */
+        double min, max;                /* as the doors see it (seconds, bytes); max 0: none */
+        bool above_min;                 /* min itself is refused (a timeout of 0) */
+        bool zero_is_off;               /* a limit: 0 turns it off (stevie shows -1) */
+        bool percent;
+        bool manage;                    /* needs org.steve.Jobserver.manage, not .configure */
+        bool runtime_only;              /* no option or config key: D-Bus and ioctls only */
+        double default_value;
+        ParamGroup group;
+        const char *what;               /* for messages: "invalid number of jobs 'x'" */
+        const char *metavar;            /* in --help and the man pages: --jobs=N */
+        const char *help;               /* --help's description; '\n' continues it */
+        const char *on_option, *off_option;     /* a bool's stevie shorthands: --pause, --resume */
 } ParamInfo;
 
 /* All of them, for walking: NULL past the last. */
 const ParamInfo *param_nth(size_t i);
+const ParamInfo *param_by_name(const char *name);
 const ParamInfo *param_by_bus_name(const char *name);
 const ParamInfo *param_by_ioctl_get(unsigned cmd);
 const ParamInfo *param_by_ioctl_set(unsigned cmd);
-/* The D-Bus signature of a kind: "u", "t", "d" or "b". */
+/* The D-Bus signature of its kind: "u", "t", "d" or "b". */
 const char *param_signature(const ParamInfo *info);
 
-/* The value as the outside sees it (a bool as u32, seconds as double). */
+/* The value as the doors see it (a bool as u32, seconds as double). */
 void param_get(const Params *p, const ParamInfo *info, IoctlValue *ret);
-/* Stores v; false for a value no parameter of this kind could take (a bool
- * other than 0 or 1). The result still needs params_invalid(). */
+/* Stores v; false for a value outside the parameter's range (p unchanged). */
 bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v);
+/* Text (an option, a config value, stevie's argument) to the door's value;
+ * for a limit, -1 means off as 0 does. -EINVAL for bad text, -ERANGE for a
+ * value outside the range. */
+int param_parse(const ParamInfo *info, const char *text, IoctlValue *ret);
+/* The door's value as stevie prints it: an off limit as -1. */
+void param_format(const ParamInfo *info, const IoctlValue *v, char *buf, size_t size);
+/* "a whole number from 1 to 65536": what param_parse() takes, for messages. */
+void param_describe(const ParamInfo *info, char *buf, size_t size);
 /* Copies one parameter from one set to another. */
 void param_copy(Params *to, const Params *from, const ParamInfo *info);
 bool param_equal(const Params *a, const Params *b, const ParamInfo *info);
 
 /* Applies the setter cmd with value v to p; false for a number that is no
- * setter or a value no setter could take. The result still needs
- * params_invalid(). */
+ * setter or a value it does not take. */
 bool params_apply_ioctl(unsigned cmd, const IoctlValue *v, Params *p);
 
+/* Every parameter at its default; jobs at the online CPUs. */
+Params params_defaults(void);
 /* NULL when valid, otherwise what is wrong, for a message. */
 const char *params_invalid(const Params *p);
 

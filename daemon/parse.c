@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
-#include "params.h"
 #include "parse.h"
 #include "util.h"
 
@@ -20,13 +20,13 @@ static int parse_unsigned(const char *s, int base, unsigned long *ret) {
         return errno != 0 || *end != '\0' ? -EINVAL : 0;
 }
 
-int parse_jobs(const char *s, uint32_t *ret) {
+int parse_whole(const char *s, uint32_t *ret) {
         unsigned long v;
         int r = parse_unsigned(s, 10, &v);
 
         if (r < 0)
                 return r;
-        if (v < 1 || v > JOBS_MAX)
+        if (v > UINT32_MAX)
                 return -ERANGE;
         *ret = (uint32_t) v;
         return 0;
@@ -41,15 +41,6 @@ int parse_mode(const char *s, mode_t *ret) {
         return 0;
 }
 
-int parse_seconds(const char *s, uint64_t *ret_usec) {
-        double v;
-
-        if (parse_number(s, 3600, &v) < 0 || v <= 0)
-                return -EINVAL;
-        *ret_usec = (uint64_t) (v * (double) USEC_PER_SEC);
-        return *ret_usec > 0 ? 0 : -EINVAL;
-}
-
 int parse_dev_name(const char *s) {
         /* It becomes /dev/NAME: no directories, nothing hidden, a sane length. */
         if (!s || !*s || strlen(s) > 64 || *s == '.' || strchr(s, '/'))
@@ -59,14 +50,6 @@ int parse_dev_name(const char *s) {
                       (*p >= '0' && *p <= '9') || strchr("._-", *p)))
                         return -EINVAL;
         return 0;
-}
-
-int parse_count(const char *s, uint32_t *ret) {
-        if (s && strcmp(s, "0") == 0) {
-                *ret = 0;
-                return 0;
-        }
-        return parse_jobs(s, ret);
 }
 
 int parse_number(const char *s, double max, double *ret) {

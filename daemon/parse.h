@@ -7,10 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-int parse_jobs(const char *s, uint32_t *ret);           /* 1..65536 */
-int parse_count(const char *s, uint32_t *ret);          /* 0..65536 */
+int parse_whole(const char *s, uint32_t *ret);          /* digits only, at most UINT32_MAX */
 int parse_mode(const char *s, mode_t *ret);
-int parse_seconds(const char *s, uint64_t *ret_usec);   /* above 0, at most 3600 */
 int parse_number(const char *s, double max, double *ret); /* 0..max, finite */
 /* "512M", "8G", "1.5T", "100K"; a plain number is MiB. Binary units. */
 int parse_size(const char *s, uint64_t *ret_bytes);

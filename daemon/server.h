@@ -2,15 +2,14 @@
 #pragma once
 
 /*
- * The jobserver proper: adapts kernel requests (from either transport) to the
- * ledger, tracks client processes through pidfds, defers blocking reads and
- * keeps the reservation timer. Transports call the server_*() request
- * handlers; everything runs on the one sd-event loop.
+ * The jobserver as the rest of steve sees it: its parameters, its numbers,
+ * its holders and waiters, reclaiming, the report, stopping. The kernel's
+ * side (the request handlers the transports call) is in requests.h; the
+ * pieces share server-internal.h.
  */
 
 #include <stdint.h>
 #include <systemd/sd-event.h>
-#include <fuse_lowlevel.h>
 
 #include "auth.h"
 #include "ledger.h"
@@ -26,15 +25,9 @@ const Params *server_params(const Server *s);
 /* The one way parameters change. -EINVAL with *error set when p is refused. */
 int server_set_params(Server *s, const Params *p, const char **error);
 
-typedef struct ServerStats {
-        int64_t available, held;
-        uint32_t reserved;
-        size_t waiters, processes;
-} ServerStats;
-
-void server_stats(const Server *s, ServerStats *ret);
-/* Each process holding tokens, and each waiter in queue order; a negative
- * return from fn stops the walk and is returned. */
+void server_stats(const Server *s, LedgerStats *ret);
+/* Each process holding tokens, and each waiter in the order it will be
+ * served; a negative return from fn stops the walk and is returned. */
 typedef int (*ServerHolderFn)(pid_t pid, int64_t held, const LedgerJob *jobs, size_t n_jobs, void *userdata);
 typedef int (*ServerWaiterFn)(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata);
 int server_foreach_holder(Server *s, ServerHolderFn fn, void *userdata);
@@ -48,12 +41,5 @@ void server_set_observer(Server *s, void (*observer)(void *userdata), void *user
 
 /* Blocked readers get an error; nothing is served afterwards. */
 void server_shutdown(Server *s);
+/* SIGUSR1: the pool, each holder and each waiter, to the log (report.c). */
 void server_report(Server *s);
-
-void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi);
-void server_release(Server *s, fuse_req_t req, struct fuse_file_info *fi);
-void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi);
-void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi);
-void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph);
-void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
-                  unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz);

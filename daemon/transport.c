@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "log.h"
+#include "requests.h"
 #include "transport.h"
 #include "util.h"
 

@@ -20,7 +20,7 @@
 #define WAITERS 3               /* blocking reads per process */
 
 typedef struct Sim {
-        Ledger ledger;
+        Ledger *ledger;
         LedgerProcess processes[PROCESSES];
         bool alive[PROCESSES];
         LedgerWaiter reads[PROCESSES][WAITERS];
@@ -39,8 +39,8 @@ static uint8_t next(Sim *s) {
 
 static void on_callback(LedgerWaiter *w, void *userdata) {
         /* Only queued waiters are ever served, and they leave the queue first. */
-        assert(!w->queued);
-        assert(w->process != NULL);
+        assert(!ledger_waiter_queued(w));
+        assert(ledger_waiter_process(w) != NULL);
         (void) userdata;
 }
 
@@ -50,7 +50,7 @@ static void step(Sim *s) {
         uint8_t op = next(s), arg = next(s);
         unsigned i = arg % PROCESSES, k = (arg / PROCESSES) % WAITERS;
         LedgerProcess *p = &s->processes[i];
-        Ledger *l = &s->ledger;
+        Ledger *l = s->ledger;
 
         if (!s->alive[i] && op % 12 < 7) {
                 ledger_process_attach(l, p, (pid_t) (i + 1));
@@ -62,7 +62,7 @@ static void step(Sim *s) {
         switch (op % 12) {
         case 0: (void) ledger_acquire(l, p, NULL, s->now); break;
         case 1:
-                if (!s->reads[i][k].queued)
+                if (!ledger_waiter_queued(&s->reads[i][k]))
                         (void) ledger_acquire(l, p, &s->reads[i][k], s->now);
                 break;
         case 2: (void) ledger_poll(l, p, (arg & 0x80) ? &s->polls[i] : NULL, s->now); break;
@@ -94,22 +94,26 @@ static void step(Sim *s) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         static Sim s;
         LedgerLimits open = { .min_jobs = 1 };
+        LedgerStats st;
 
         memset(&s, 0, sizeof s);
         s.data = data;
         s.size = size;
-        ledger_init(&s.ledger, 4, 500000, &callbacks, NULL);
+        if (ledger_new(4, 500000, &callbacks, NULL, &s.ledger) < 0)
+                return 0;
         while (s.size > 0) {
                 step(&s);
-                assert(ledger_consistent(&s.ledger));
+                assert(ledger_consistent(s.ledger));
         }
         /* Everyone leaves; the pool must be whole again. */
-        ledger_set_limits(&s.ledger, &open, s.now);
-        ledger_set_throttled(&s.ledger, false, s.now);
+        ledger_set_limits(s.ledger, &open, s.now);
+        ledger_set_throttled(s.ledger, false, s.now);
         for (unsigned i = 0; i < PROCESSES; i++)
                 if (s.alive[i])
-                        ledger_process_exit(&s.ledger, &s.processes[i], s.now);
-        assert(s.ledger.available == (int64_t) s.ledger.jobs);
-        assert(s.ledger.held == 0 && s.ledger.reserved == 0 && s.ledger.n_waiters == 0 && s.ledger.n_parked == 0);
+                        ledger_process_exit(s.ledger, &s.processes[i], s.now);
+        ledger_stats(s.ledger, &st);
+        assert(st.available == (int64_t) st.jobs);
+        assert(st.held == 0 && st.reserved == 0 && st.waiters == 0 && st.processes == 0);
+        s.ledger = ledger_free(s.ledger);
         return 0;
 }

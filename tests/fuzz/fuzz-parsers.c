@@ -23,28 +23,15 @@ static const unsigned setters[] = {
         STEVE_IOC_SET_CPU_PRESSURE, STEVE_IOC_SET_MEMORY_PRESSURE, STEVE_IOC_SET_PAUSED,
 };
 
-static void check_valid(const Params *p) {
-        if (params_invalid(p))
-                return;
-        assert(p->jobs >= 1 && p->jobs <= JOBS_MAX);
-        assert(isfinite(p->load_average) && p->load_average >= 0);
-        assert(isfinite(p->cpu_pressure) && p->cpu_pressure >= 0 && p->cpu_pressure <= 100);
-        assert(isfinite(p->memory_pressure) && p->memory_pressure >= 0 && p->memory_pressure <= 100);
-        assert(p->load_recheck_timeout > 0 && p->reservation_timeout > 0);
-}
-
 static void fuzz_text(const char *s) {
+        const ParamInfo *info;
+        IoctlValue v;
         uint32_t u;
         uint64_t t;
         double d;
         mode_t m;
 
-        if (parse_jobs(s, &u) == 0)
-                assert(u >= 1 && u <= JOBS_MAX);
-        if (parse_count(s, &u) == 0)
-                assert(u <= JOBS_MAX);
-        if (parse_seconds(s, &t) == 0)
-                assert(t > 0 && t <= 3600ull * 1000000);
+        (void) parse_whole(s, &u);
         if (parse_number(s, 100, &d) == 0)
                 assert(isfinite(d) && d >= 0 && d <= 100);
         if (parse_mode(s, &m) == 0)
@@ -55,11 +42,20 @@ static void fuzz_text(const char *s) {
         (void) sysload_parse_meminfo(s, &t);
         if (sysload_parse_pressure(s, &d) == 0)
                 assert(isfinite(d) && d >= 0);
+        /* Whatever a parameter's parser takes, its setter takes too. */
+        for (size_t i = 0; (info = param_nth(i)); i++) {
+                Params p = params_defaults();
+
+                if (param_parse(info, s, &v) == 0) {
+                        assert(param_set(&p, info, &v));
+                        assert(params_invalid(&p) == NULL);
+                }
+        }
 }
 
 static void fuzz_ioctl(const uint8_t *data, size_t size) {
-        Params p = { .jobs = 4, .min_jobs = 1, .load_recheck_timeout = 500000, .reservation_timeout = 500000 };
-        IoctlValue v = {};
+        Params p = params_defaults();
+        IoctlValue v = { .u64 = 0 };
         unsigned cmd;
 
         if (size < 1)
@@ -68,8 +64,9 @@ static void fuzz_ioctl(const uint8_t *data, size_t size) {
         if (data[0] >= 0xf0 && size >= 5)
                 memcpy(&cmd, data + 1, sizeof cmd);     /* any number at all */
         memcpy(&v, data + 1, size - 1 < sizeof v ? size - 1 : sizeof v);
+        /* What a setter takes is valid, and nothing else is taken. */
         if (params_apply_ioctl(cmd, &v, &p))
-                check_valid(&p);
+                assert(params_invalid(&p) == NULL);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {

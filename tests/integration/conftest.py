@@ -187,11 +187,10 @@ class Steve:
             start = len(self.lines)
         os.kill(self.pid, signal.SIGUSR1)
         i = self.wait_for_line("tokens available", start)
-        # The report's detail lines follow its headline at once; give them a moment.
-        time.sleep(0.05)
+        end = self.wait_for_line("end of report", i)
         with self.cond:
             m = STATE_RE.search(self.lines[i])
-            detail = [l for l in self.lines[i + 1:] if l.startswith("steve:   ")]
+            detail = [l for l in self.lines[i + 1:end] if l.startswith("steve:   ")]
         return State(m, detail)
 
     def stevie(self, *args, user=None, check=True, **kwargs):

@@ -17,415 +17,451 @@ static void on_event(LedgerWaiter *w, void *userdata) {
         Events *e = userdata;
         if (e->n < ELEMENTS(e->order)) {
                 e->order[e->n] = w;
-                e->kinds[e->n] = w->kind;
+                e->kinds[e->n] = ledger_waiter_kind(w);
         }
         e->n++;
 }
 
 static const LedgerCallbacks callbacks = { .granted = on_event, .reserved = on_event };
 
-static void setup(Ledger *l, Events *e, uint32_t jobs) {
+static void setup(Ledger **l, Events *e, uint32_t jobs) {
         *e = (Events) {};
-        ledger_init(l, jobs, 500 * MS, &callbacks, e);
+        if (ledger_new(jobs, 500 * MS, &callbacks, e, l) < 0)
+                abort();
+}
+
+static LedgerStats st(const Ledger *l) {
+        LedgerStats s;
+        ledger_stats(l, &s);
+        return s;
+}
+
+static size_t n_jobs(const LedgerProcess *p) {
+        size_t n;
+        (void) ledger_process_jobs(p, &n);
+        return n;
+}
+
+static const LedgerJob *jobs(const LedgerProcess *p) {
+        size_t n;
+        return ledger_process_jobs(p, &n);
 }
 
 TEST(grants_until_empty_then_would_block) {
-        Ledger l; Events e; LedgerProcess a;
+        Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 2);
-        ledger_process_attach(&l, &a, 100);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(a.held, 2);
-        CHECK_EQ(a.n_jobs, 2);
-        CHECK(a.jobs[0].id != a.jobs[1].id);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 0);
-        CHECK_EQ(l.available, 2);
+        ledger_process_attach(l, &a, 100);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_process_held(&a), 2);
+        CHECK_EQ(n_jobs(&a), 2);
+        CHECK(jobs(&a)[0].id != jobs(&a)[1].id);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 TEST(waiters_are_served_in_fifo_order_and_go_to_the_back) {
-        Ledger l; Events e; LedgerProcess a, b, c;
+        Ledger *l; Events e; LedgerProcess a, b, c;
         LedgerWaiter wa = {}, wb = {}, wc = {}, wa2 = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        ledger_process_attach(&l, &c, 3);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &c, 3);
 
-        CHECK_EQ(ledger_acquire(&l, &c, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 1), LEDGER_QUEUED);
-        CHECK_EQ(ledger_acquire(&l, &b, &wb, 2), LEDGER_QUEUED);
-        CHECK_EQ(l.n_waiters, 2);
+        CHECK_EQ(ledger_acquire(l, &c, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 1), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 2), LEDGER_QUEUED);
+        CHECK_EQ(st(l).waiters, 2);
 
-        CHECK_EQ(ledger_release(&l, &c, 1, 3), 0);
+        CHECK_EQ(ledger_release(l, &c, 1, 3), 0);
         CHECK_EQ(e.n, 1);
         CHECK(e.order[0] == &wa);
-        CHECK_EQ(a.held, 1);
+        CHECK_EQ(ledger_process_held(&a), 1);
 
         /* a got its token; asking again puts it behind b */
-        CHECK_EQ(ledger_acquire(&l, &a, &wa2, 4), LEDGER_QUEUED);
-        CHECK_EQ(ledger_acquire(&l, &c, &wc, 5), LEDGER_QUEUED);
-        CHECK_EQ(ledger_release(&l, &a, 1, 6), 0);
+        CHECK_EQ(ledger_acquire(l, &a, &wa2, 4), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &c, &wc, 5), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &a, 1, 6), 0);
         CHECK(e.order[1] == &wb);
-        CHECK_EQ(ledger_release(&l, &b, 1, 7), 0);
+        CHECK_EQ(ledger_release(l, &b, 1, 7), 0);
         CHECK(e.order[2] == &wa2);
-        CHECK_EQ(ledger_release(&l, &a, 1, 8), 0);
+        CHECK_EQ(ledger_release(l, &a, 1, 8), 0);
         CHECK(e.order[3] == &wc);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 9);
-        ledger_process_exit(&l, &b, 9);
-        ledger_process_exit(&l, &c, 9);
-        CHECK_EQ(l.available, 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 9);
+        ledger_process_exit(l, &b, 9);
+        ledger_process_exit(l, &c, 9);
+        CHECK_EQ(st(l).available, 1);
+        ledger_free(l);
 }
 
 TEST(nonblocking_reader_cannot_jump_the_queue) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wa = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &b, 1, 0), 0);
         /* the token went straight to the queued reader */
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(a.held, 1);
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_process_held(&a), 1);
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        ledger_free(l);
 }
 
 TEST(cancelled_waiter_leaves_queue_and_loses_nothing) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wa = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
-        ledger_cancel(&l, &wa);
-        CHECK(!wa.queued);
-        CHECK_EQ(l.n_waiters, 0);
-        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
+        ledger_cancel(l, &wa);
+        CHECK(!ledger_waiter_queued(&wa));
+        CHECK_EQ(st(l).waiters, 0);
+        CHECK_EQ(ledger_release(l, &b, 1, 0), 0);
         CHECK_EQ(e.n, 0);
-        CHECK_EQ(l.available, 1);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
+        CHECK_EQ(st(l).available, 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        ledger_free(l);
 }
 
 TEST(poll_reserves_a_token_a_blocking_reader_cannot_take) {
-        Ledger l; Events e; LedgerProcess poller, reader;
+        Ledger *l; Events e; LedgerProcess poller, reader;
         LedgerWaiter wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &poller, 1);
-        ledger_process_attach(&l, &reader, 2);
-        CHECK_EQ(ledger_poll(&l, &poller, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(l.reserved, 1);
-        CHECK_EQ(ledger_available_to(&l, &poller), 1);
-        CHECK_EQ(ledger_available_to(&l, &reader), 0);
-        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 1), LEDGER_QUEUED);
+        ledger_process_attach(l, &poller, 1);
+        ledger_process_attach(l, &reader, 2);
+        CHECK_EQ(ledger_poll(l, &poller, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(st(l).reserved, 1);
+        CHECK_EQ(ledger_available_to(l, &poller), 1);
+        CHECK_EQ(ledger_available_to(l, &reader), 0);
+        CHECK_EQ(ledger_acquire(l, &reader, &wr, 1), LEDGER_QUEUED);
         /* polling again does not reserve a second token */
-        CHECK_EQ(ledger_poll(&l, &poller, NULL, 2), LEDGER_GRANTED);
-        CHECK_EQ(l.reserved, 1);
-        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 3), LEDGER_GRANTED);
-        CHECK_EQ(l.reserved, 0);
-        CHECK_EQ(poller.held, 1);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &poller, 4);
+        CHECK_EQ(ledger_poll(l, &poller, NULL, 2), LEDGER_GRANTED);
+        CHECK_EQ(st(l).reserved, 1);
+        CHECK_EQ(ledger_acquire(l, &poller, NULL, 3), LEDGER_GRANTED);
+        CHECK_EQ(st(l).reserved, 0);
+        CHECK_EQ(ledger_process_held(&poller), 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &poller, 4);
         CHECK(e.n == 1 && e.order[0] == &wr);
-        ledger_process_exit(&l, &reader, 5);
+        ledger_process_exit(l, &reader, 5);
+        ledger_free(l);
 }
 
 TEST(reservation_expires_and_goes_to_the_next_waiter) {
-        Ledger l; Events e; LedgerProcess poller, reader;
+        Ledger *l; Events e; LedgerProcess poller, reader;
         LedgerWaiter wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &poller, 1);
-        ledger_process_attach(&l, &reader, 2);
-        CHECK_EQ(ledger_poll(&l, &poller, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_next_deadline(&l), 500 * MS);
-        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 1), LEDGER_QUEUED);
-        ledger_expire_reservations(&l, 499 * MS);
+        ledger_process_attach(l, &poller, 1);
+        ledger_process_attach(l, &reader, 2);
+        CHECK_EQ(ledger_poll(l, &poller, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_next_deadline(l), 500 * MS);
+        CHECK_EQ(ledger_acquire(l, &reader, &wr, 1), LEDGER_QUEUED);
+        ledger_expire_reservations(l, 499 * MS);
         CHECK_EQ(e.n, 0);
-        ledger_expire_reservations(&l, 500 * MS);
+        ledger_expire_reservations(l, 500 * MS);
         CHECK_EQ(e.n, 1);
-        CHECK_EQ(reader.held, 1);
-        CHECK(!poller.reserved);
-        CHECK_EQ(ledger_next_deadline(&l), UINT64_MAX);
-        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 501 * MS), LEDGER_WOULD_BLOCK);
-        ledger_process_exit(&l, &poller, 0);
-        ledger_process_exit(&l, &reader, 0);
+        CHECK_EQ(ledger_process_held(&reader), 1);
+        CHECK(!ledger_process_reserved(&poller));
+        CHECK_EQ(ledger_next_deadline(l), UINT64_MAX);
+        CHECK_EQ(ledger_acquire(l, &poller, NULL, 501 * MS), LEDGER_WOULD_BLOCK);
+        ledger_process_exit(l, &poller, 0);
+        ledger_process_exit(l, &reader, 0);
+        ledger_free(l);
 }
 
 TEST(queued_poller_is_told_when_a_token_is_reserved_for_it) {
-        Ledger l; Events e; LedgerProcess poller, holder, reader;
+        Ledger *l; Events e; LedgerProcess poller, holder, reader;
         LedgerWaiter wp = {}, wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &poller, 1);
-        ledger_process_attach(&l, &holder, 2);
-        ledger_process_attach(&l, &reader, 3);
-        CHECK_EQ(ledger_acquire(&l, &holder, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_poll(&l, &poller, &wp, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_poll(&l, &poller, &wp, 1), LEDGER_QUEUED);     /* no second entry */
-        CHECK_EQ(l.n_waiters, 1);
-        CHECK_EQ(ledger_acquire(&l, &reader, &wr, 2), LEDGER_QUEUED);
-        CHECK_EQ(ledger_release(&l, &holder, 1, 3), 0);
+        ledger_process_attach(l, &poller, 1);
+        ledger_process_attach(l, &holder, 2);
+        ledger_process_attach(l, &reader, 3);
+        CHECK_EQ(ledger_acquire(l, &holder, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(l, &poller, &wp, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_poll(l, &poller, &wp, 1), LEDGER_QUEUED);     /* no second entry */
+        CHECK_EQ(st(l).waiters, 1);
+        CHECK_EQ(ledger_acquire(l, &reader, &wr, 2), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &holder, 1, 3), 0);
         CHECK(e.n == 1 && e.order[0] == &wp && e.kinds[0] == LEDGER_WAIT_POLL);
-        CHECK(poller.reserved);
-        CHECK_EQ(ledger_poll(&l, &poller, NULL, 4), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &poller, NULL, 5), LEDGER_GRANTED);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &poller, 6);
+        CHECK(ledger_process_reserved(&poller));
+        CHECK_EQ(ledger_poll(l, &poller, NULL, 4), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &poller, NULL, 5), LEDGER_GRANTED);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &poller, 6);
         CHECK(e.n == 2 && e.order[1] == &wr);
-        ledger_process_exit(&l, &holder, 0);
-        ledger_process_exit(&l, &reader, 0);
+        ledger_process_exit(l, &holder, 0);
+        ledger_process_exit(l, &reader, 0);
+        ledger_free(l);
 }
 
 TEST(release_more_than_held_is_refused_and_changes_nothing) {
-        Ledger l; Events e; LedgerProcess a;
+        Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 4);
-        ledger_process_attach(&l, &a, 1);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_release(&l, &a, 3, 0), LEDGER_NOT_HELD);
-        CHECK_EQ(a.held, 2);
-        CHECK_EQ(l.available, 2);
-        CHECK_EQ(ledger_release(&l, &a, 2, 0), 0);
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);       /* it acquired before */
-        CHECK_EQ(l.available, 4);
-        ledger_process_exit(&l, &a, 0);
+        ledger_process_attach(l, &a, 1);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_release(l, &a, 3, 0), LEDGER_NOT_HELD);
+        CHECK_EQ(ledger_process_held(&a), 2);
+        CHECK_EQ(st(l).available, 2);
+        CHECK_EQ(ledger_release(l, &a, 2, 0), 0);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), LEDGER_NOT_HELD);       /* it acquired before */
+        CHECK_EQ(st(l).available, 4);
+        ledger_process_exit(l, &a, 0);
+        ledger_free(l);
 }
 
 TEST(implicit_slot_may_be_returned_once_before_acquiring) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         setup(&l, &e, 2);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_release(&l, &b, 2, 0), LEDGER_NOT_HELD);       /* only exactly one */
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
-        CHECK_EQ(a.held, -1);
-        CHECK_EQ(l.available, 3);
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);       /* only once */
-        CHECK(ledger_consistent(&l));
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_release(l, &b, 2, 0), LEDGER_NOT_HELD);       /* only exactly one */
+        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
+        CHECK_EQ(ledger_process_held(&a), -1);
+        CHECK_EQ(st(l).available, 3);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), LEDGER_NOT_HELD);       /* only once */
+        CHECK(ledger_consistent(l));
         /* taking it back settles the debt without a job record */
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(a.held, 0);
-        CHECK_EQ(a.n_jobs, 0);
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), LEDGER_NOT_HELD);
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
-        CHECK_EQ(l.available, 2);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_process_held(&a), 0);
+        CHECK_EQ(n_jobs(&a), 0);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), LEDGER_NOT_HELD);
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 TEST(debtor_exit_takes_its_token_back_out_of_the_pool) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        ledger_process_exit(&l, &a, 0);
-        CHECK_EQ(l.available, -1);
-        CHECK(ledger_consistent(&l));
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_release(&l, &b, 2, 0), 0);
-        CHECK_EQ(l.available, 1);
-        ledger_process_exit(&l, &b, 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        ledger_process_exit(l, &a, 0);
+        CHECK_EQ(st(l).available, -1);
+        CHECK(ledger_consistent(l));
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_release(l, &b, 2, 0), 0);
+        CHECK_EQ(st(l).available, 1);
+        ledger_process_exit(l, &b, 0);
+        ledger_free(l);
 }
 
 TEST(exit_returns_holdings_reservation_and_serves_next) {
-        Ledger l; Events e; LedgerProcess a, b, c;
+        Ledger *l; Events e; LedgerProcess a, b, c;
         LedgerWaiter wa = {}, wc = {};
         setup(&l, &e, 2);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        ledger_process_attach(&l, &c, 3);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_poll(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_acquire(&l, &c, &wc, 0), LEDGER_QUEUED);
-        ledger_process_exit(&l, &b, 10);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &c, 3);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &c, &wc, 0), LEDGER_QUEUED);
+        ledger_process_exit(l, &b, 10);
         CHECK_EQ(e.n, 2);
         CHECK(e.order[0] == &wa && e.order[1] == &wc);
-        CHECK_EQ(a.jobs[0].started, 10);
-        CHECK_EQ(l.n_processes, 2);
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &c, 0);
-        CHECK_EQ(l.available, 2);
+        CHECK_EQ(jobs(&a)[0].started, 10);
+        CHECK_EQ(st(l).processes, 2);
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &c, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 TEST(exit_of_a_waiting_process_removes_its_waiters) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter w1 = {}, w2 = {}, wp = {};
         setup(&l, &e, 1);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, &w1, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_acquire(&l, &a, &w2, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_poll(&l, &a, &wp, 0), LEDGER_QUEUED);
-        CHECK_EQ(l.n_waiters, 3);
-        ledger_process_exit(&l, &a, 0);
-        CHECK_EQ(l.n_waiters, 0);
-        CHECK_EQ(ledger_release(&l, &b, 1, 0), 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, &w1, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &a, &w2, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_poll(l, &a, &wp, 0), LEDGER_QUEUED);
+        CHECK_EQ(st(l).waiters, 3);
+        ledger_process_exit(l, &a, 0);
+        CHECK_EQ(st(l).waiters, 0);
+        CHECK_EQ(ledger_release(l, &b, 1, 0), 0);
         CHECK_EQ(e.n, 0);
-        ledger_process_exit(&l, &b, 0);
+        ledger_process_exit(l, &b, 0);
+        ledger_free(l);
 }
 
 TEST(many_tokens_one_process_oldest_job_returned_first) {
-        Ledger l; Events e; LedgerProcess a;
+        Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 64);
-        ledger_process_attach(&l, &a, 1);
+        ledger_process_attach(l, &a, 1);
         for (uint64_t i = 0; i < 64; i++)
-                CHECK_EQ(ledger_acquire(&l, &a, NULL, i), LEDGER_GRANTED);
-        CHECK_EQ(ledger_release(&l, &a, 10, 100), 0);
-        CHECK_EQ(a.n_jobs, 54);
-        CHECK_EQ(a.jobs[0].started, 10);
-        CHECK_EQ(ledger_available_to(&l, &a), 10);
-        ledger_process_exit(&l, &a, 0);
-        CHECK_EQ(l.available, 64);
+                CHECK_EQ(ledger_acquire(l, &a, NULL, i), LEDGER_GRANTED);
+        CHECK_EQ(ledger_release(l, &a, 10, 100), 0);
+        CHECK_EQ(n_jobs(&a), 54);
+        CHECK_EQ(jobs(&a)[0].started, 10);
+        CHECK_EQ(ledger_available_to(l, &a), 10);
+        ledger_process_exit(l, &a, 0);
+        CHECK_EQ(st(l).available, 64);
+        ledger_free(l);
 }
 
 TEST(per_process_limit_parks_the_greedy_without_blocking_others) {
-        Ledger l; Events e; LedgerProcess a, b, h;
+        Ledger *l; Events e; LedgerProcess a, b, h;
         LedgerWaiter wa = {}, wb = {};
         LedgerLimits limits = { .min_jobs = 1, .per_process_limit = 2 };
         setup(&l, &e, 4);
-        ledger_set_limits(&l, &limits, 0);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        ledger_process_attach(&l, &h, 3);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_available_to(&l, &a), 0);
-        CHECK_EQ(ledger_available_to(&l, &b), 2);
-        CHECK_EQ(ledger_poll(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
-        CHECK(wa.parked);
-        CHECK_EQ(l.n_parked, 1);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &h, 3);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_available_to(l, &a), 0);
+        CHECK_EQ(ledger_available_to(l, &b), 2);
+        CHECK_EQ(ledger_poll(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK(ledger_waiter_parked(&wa));
+        CHECK_EQ(st(l).waiters, 1);
         /* a's parked read holds up nobody */
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &h, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
-        CHECK(!wb.parked);
-        CHECK(ledger_consistent(&l));
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &h, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK(!ledger_waiter_parked(&wb));
+        CHECK(ledger_consistent(l));
         /* a returns one: its parked read queues behind b's and b is served first */
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
         CHECK(e.n == 1 && e.order[0] == &wb);
-        CHECK(wa.queued && !wa.parked);
-        CHECK_EQ(ledger_release(&l, &h, 1, 0), 0);
+        CHECK(ledger_waiter_queued(&wa) && !ledger_waiter_parked(&wa));
+        CHECK_EQ(ledger_release(l, &h, 1, 0), 0);
         CHECK(e.n == 2 && e.order[1] == &wa);
-        CHECK_EQ(a.held, 2);
+        CHECK_EQ(ledger_process_held(&a), 2);
         /* lifting the limit frees parked waiters at once */
-        CHECK_EQ(ledger_acquire(&l, &a, &wa, 0), LEDGER_QUEUED);
-        CHECK(wa.parked);
-        CHECK_EQ(ledger_release(&l, &b, 2, 0), 0);
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
+        CHECK(ledger_waiter_parked(&wa));
+        CHECK_EQ(ledger_release(l, &b, 2, 0), 0);
         CHECK_EQ(e.n, 2);
         limits.per_process_limit = 0;
-        ledger_set_limits(&l, &limits, 0);
+        ledger_set_limits(l, &limits, 0);
         CHECK(e.n == 3 && e.order[2] == &wa);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
-        ledger_process_exit(&l, &h, 0);
-        CHECK_EQ(l.available, 4);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        ledger_process_exit(l, &h, 0);
+        CHECK_EQ(st(l).available, 4);
+        ledger_free(l);
 }
 
 TEST(throttled_pool_hands_out_only_min_jobs) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         LedgerLimits limits = { .min_jobs = 2 };
         setup(&l, &e, 4);
-        ledger_set_limits(&l, &limits, 0);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        ledger_set_throttled(&l, true, 0);
-        CHECK(!ledger_held_back_by_throttle(&l));
-        CHECK_EQ(ledger_available_to(&l, &a), 2);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_poll(&l, &a, NULL, 0), LEDGER_GRANTED);         /* a reservation counts */
-        CHECK_EQ(ledger_acquire(&l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
-        CHECK(ledger_held_back_by_throttle(&l));
-        CHECK(ledger_consistent(&l));
-        ledger_set_throttled(&l, false, 1);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        ledger_set_throttled(l, true, 0);
+        CHECK(!ledger_held_back_by_throttle(l));
+        CHECK_EQ(ledger_available_to(l, &a), 2);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(l, &a, NULL, 0), LEDGER_GRANTED);         /* a reservation counts */
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK(ledger_held_back_by_throttle(l));
+        CHECK(ledger_consistent(l));
+        ledger_set_throttled(l, false, 1);
         CHECK(e.n == 1 && e.order[0] == &wb);
-        CHECK(!ledger_held_back_by_throttle(&l));
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
+        CHECK(!ledger_held_back_by_throttle(l));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        ledger_free(l);
 }
 
 TEST(paused_pool_hands_out_nothing_but_takes_returns) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         LedgerLimits limits = { .min_jobs = 1, .paused = true };
         setup(&l, &e, 2);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        ledger_set_limits(&l, &limits, 0);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_poll(&l, &b, &wb, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_release(&l, &a, 1, 0), 0);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        ledger_set_limits(l, &limits, 0);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_poll(l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
         CHECK_EQ(e.n, 0);
-        CHECK_EQ(l.available, 2);
-        CHECK(ledger_consistent(&l));
+        CHECK_EQ(st(l).available, 2);
+        CHECK(ledger_consistent(l));
         limits.paused = false;
-        ledger_set_limits(&l, &limits, 0);
-        CHECK(e.n == 1 && e.order[0] == &wb && b.reserved);
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
-        CHECK_EQ(l.available, 2);
+        ledger_set_limits(l, &limits, 0);
+        CHECK(e.n == 1 && e.order[0] == &wb && ledger_process_reserved(&b));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 TEST(shrinking_takes_nothing_back_and_growing_serves_waiters) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         setup(&l, &e, 4);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
         for (int i = 0; i < 3; i++)
-                CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        ledger_set_jobs(&l, 1, 0);
-        CHECK_EQ(a.held, 3);
-        CHECK_EQ(l.available, -2);
-        CHECK(ledger_consistent(&l));
-        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_release(&l, &a, 2, 0), 0);
+                CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        ledger_set_jobs(l, 1, 0);
+        CHECK_EQ(ledger_process_held(&a), 3);
+        CHECK_EQ(st(l).available, -2);
+        CHECK(ledger_consistent(l));
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &a, 2, 0), 0);
         CHECK_EQ(e.n, 0);                       /* 1 held of 1: still full */
-        ledger_set_jobs(&l, 2, 0);
+        ledger_set_jobs(l, 2, 0);
         CHECK(e.n == 1 && e.order[0] == &wb);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
-        CHECK_EQ(l.available, 2);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 TEST(reclaim_returns_holdings_and_absorbs_later_returns) {
-        Ledger l; Events e; LedgerProcess a, b;
+        Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         setup(&l, &e, 2);
-        ledger_process_attach(&l, &a, 1);
-        ledger_process_attach(&l, &b, 2);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(&l, &b, &wb, 0), LEDGER_QUEUED);
-        CHECK_EQ(ledger_reclaim(&l, &a, 1), 2);
+        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &b, 2);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_reclaim(l, &a, 1), 2);
         CHECK(e.n == 1 && e.order[0] == &wb);
-        CHECK_EQ(a.held, 0);
-        CHECK_EQ(l.available, 1);
+        CHECK_EQ(ledger_process_held(&a), 0);
+        CHECK_EQ(st(l).available, 1);
         /* a's make returns its tokens later: accepted, the pool unchanged */
-        CHECK_EQ(ledger_release(&l, &a, 1, 2), 0);
-        CHECK_EQ(ledger_release(&l, &a, 1, 2), 0);
-        CHECK_EQ(l.available, 1);
-        CHECK_EQ(ledger_release(&l, &a, 1, 2), LEDGER_NOT_HELD);
-        CHECK_EQ(ledger_reclaim(&l, &a, 3), 0);
-        CHECK(ledger_consistent(&l));
-        ledger_process_exit(&l, &a, 0);
-        ledger_process_exit(&l, &b, 0);
-        CHECK_EQ(l.available, 2);
+        CHECK_EQ(ledger_release(l, &a, 1, 2), 0);
+        CHECK_EQ(ledger_release(l, &a, 1, 2), 0);
+        CHECK_EQ(st(l).available, 1);
+        CHECK_EQ(ledger_release(l, &a, 1, 2), LEDGER_NOT_HELD);
+        CHECK_EQ(ledger_reclaim(l, &a, 3), 0);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 0);
+        ledger_process_exit(l, &b, 0);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
 }
 
 int main(void) {

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The ioctl door (include/steve/steve-ioctl.h): FIONREAD, the version, the
+ * free tokens and every parameter's getter, open to anyone who can open the
+ * node; the setters, answered once auth.c has decided.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "steve/steve-ioctl.h"
+
+#include "ioctl.h"
+#include "log.h"
+#include "server-internal.h"
+#include "sysload.h"
+
+/* An ioctl setter waiting for its authorization. */
+struct PendingSet {
+        Server *server;
+        fuse_req_t req;
+        unsigned cmd;
+        IoctlValue value;
+        pid_t pid;
+        AuthRequest *auth;
+        TAILQ_ENTRY(PendingSet) link;
+};
+
+void ioctl_sizes(unsigned cmd, size_t *in, size_t *out) {
+        size_t size = _IOC_SIZE(cmd);
+
+        if (cmd == FIONREAD) {
+                *in = 0;
+                *out = sizeof(int);
+                return;
+        }
+        *in = (_IOC_DIR(cmd) & _IOC_WRITE) ? size : 0;
+        *out = (_IOC_DIR(cmd) & _IOC_READ) ? size : 0;
+}
+
+/* CUSE passes unrestricted ioctls without data at first: ask the kernel to
+ * retry with the buffers the number implies. false when the request is done. */
+static bool ioctl_have_buffers(fuse_req_t req, unsigned cmd, void *arg, unsigned flags,
+                               size_t in_bufsz, size_t out_bufsz) {
+        struct iovec in_iov = { .iov_base = arg }, out_iov = { .iov_base = arg };
+        size_t in, out;
+
+        ioctl_sizes(cmd, &in, &out);
+        if (in_bufsz >= in && out_bufsz >= out)
+                return true;
+        if (!(flags & FUSE_IOCTL_UNRESTRICTED)) {
+                (void) fuse_reply_err(req, EINVAL);
+                return false;
+        }
+        in_iov.iov_len = in;
+        out_iov.iov_len = out;
+        (void) fuse_reply_ioctl_retry(req, in ? &in_iov : NULL, in ? 1 : 0, out ? &out_iov : NULL, out ? 1 : 0);
+        return false;
+}
+
+static bool ioctl_get(const Server *s, unsigned cmd, IoctlValue *v) {
+        const ParamInfo *info = param_by_ioctl_get(cmd);
+        LedgerStats st;
+
+        if (info)
+                param_get(&s->params, info, v);
+        else if (cmd == STEVE_IOC_GET_VERSION)
+                v->u32 = STEVE_IOCTL_VERSION;
+        else if (cmd == STEVE_IOC_GET_TOKENS) {
+                ledger_stats(s->ledger, &st);
+                v->i64 = st.available;
+        } else
+                return false;
+        return true;
+}
+
+/* Applies v to the parameters as they are now; an errno for the caller. */
+static int ioctl_commit(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid) {
+        Params p = s->params;
+        const char *error = NULL;
+
+        if (!params_apply_ioctl(cmd, v, &p) || server_set_params(s, &p, &error) < 0) {
+                log_info("pid %d: ioctl 0x%x refused: %s", (int) pid, cmd, error ? error : "invalid value");
+                return EINVAL;
+        }
+        log_info("pid %d changed parameters with ioctl 0x%x", (int) pid, cmd);
+        return 0;
+}
+
+static void on_set_authorized(AuthResult result, void *userdata) {
+        PendingSet *ps = userdata;
+        Server *s = ps->server;
+        int error = result == AUTH_ALLOWED ? ioctl_commit(s, ps->cmd, &ps->value, ps->pid) : EPERM;
+
+        TAILQ_REMOVE(&s->pending_sets, ps, link);
+        if (error)
+                (void) fuse_reply_err(ps->req, error);
+        else
+                (void) fuse_reply_ioctl(ps->req, 0, NULL, 0);
+        free(ps);
+        server_rearm(s);
+}
+
+static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        const ParamInfo *info = param_by_ioctl_set(cmd);
+        Params p = s->params;
+        PendingSet *ps;
+        IoctlValue v = { .u64 = 0 };
+        AuthSubject subject = { .uid = ctx->uid, .pid = ctx->pid };
+        pid_t tgid;
+        int r;
+
+        if (!info) {
+                (void) fuse_reply_err(req, ENOTTY);
+                return;
+        }
+        memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
+        /* Nonsense is refused before anyone is asked. */
+        if (!param_set(&p, info, &v) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
+                (void) fuse_reply_err(req, EINVAL);
+                return;
+        }
+        if (client_process_of(s, ctx->pid, &tgid) >= 0)
+                subject.pid = tgid;
+        ps = calloc(1, sizeof *ps);
+        if (!ps) {
+                (void) fuse_reply_err(req, ENOMEM);
+                return;
+        }
+        *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
+        TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
+        r = auth_check(s->auth, info->manage ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
+                       on_set_authorized, ps, &ps->auth);
+        if (r < 0) {
+                TAILQ_REMOVE(&s->pending_sets, ps, link);
+                free(ps);
+                (void) fuse_reply_err(req, -r);
+        }
+}
+
+void ioctl_fail_pending(Server *s) {
+        PendingSet *ps;
+
+        while ((ps = TAILQ_FIRST(&s->pending_sets))) {
+                TAILQ_REMOVE(&s->pending_sets, ps, link);
+                auth_cancel(ps->auth);
+                (void) fuse_reply_err(ps->req, EIO);
+                free(ps);
+        }
+}
+
+static void ioctl_fionread(Server *s, fuse_req_t req) {
+        uint64_t n;
+        int value;
+        Client *c;
+        int r;
+
+        r = client_get(s, fuse_req_ctx(req)->pid, &c);
+        if (r < 0) {
+                (void) fuse_reply_err(req, -r);
+                return;
+        }
+        throttle_refresh(s, false);
+        n = ledger_available_to(s->ledger, &c->ledger);
+        value = n > INT_MAX ? INT_MAX : (int) n;
+        (void) fuse_reply_ioctl(req, 0, &value, sizeof value);
+}
+
+void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+                  unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
+        IoctlValue v = { .u64 = 0 };
+
+        if (flags & FUSE_IOCTL_COMPAT) {
+                (void) fuse_reply_err(req, ENOSYS);
+                return;
+        }
+        if (cmd != FIONREAD && _IOC_TYPE(cmd) != STEVE_IOC_MAGIC) {
+                (void) fuse_reply_err(req, ENOTTY);
+                return;
+        }
+        if (!ioctl_have_buffers(req, cmd, arg, flags, in_bufsz, out_bufsz))
+                return;
+
+        if (cmd == FIONREAD)
+                ioctl_fionread(s, req);
+        else if (_IOC_DIR(cmd) == _IOC_READ && ioctl_get(s, cmd, &v))
+                (void) fuse_reply_ioctl(req, 0, &v, _IOC_SIZE(cmd));
+        else if (_IOC_DIR(cmd) == _IOC_WRITE)
+                ioctl_set(s, req, cmd, in_buf, in_bufsz);
+        else
+                (void) fuse_reply_err(req, ENOTTY);
+        server_rearm(s);
+}

@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * What the parts of the server share, and nothing else includes:
+ *   server.c    the Server: parameters, timers, what bus and notify read
+ *   throttle.c  holding tokens back while the machine is busy
+ *   clients.c   client processes: found from a request's thread, watched
+ *               through a pidfd until they exit
+ *   requests.c  open, read, write, poll and release; deferred reads
+ *   ioctl.c     the ioctl door: getters, setters (authorized), FIONREAD
+ *   report.c    the SIGUSR1 report
+ */
+
+#include <fuse_lowlevel.h>
+#include <sys/queue.h>
+
+#include "requests.h"
+#include "server.h"
+#include "threads.h"
+
+#define container_of(ptr, type, member) ((type *) ((char *) (ptr) - offsetof(type, member)))
+
+/* A process polling through several files (or threads) gets each woken. */
+#define MAX_POLLHANDLES 8
+
+typedef struct PendingRead PendingRead;
+typedef struct PendingSet PendingSet;
+
+typedef struct Client {
+        LedgerProcess ledger;
+        Server *server;
+        pid_t pid;
+        int pidfd;
+        sd_event_source *exit_source;
+        LedgerWaiter poll_waiter;
+        struct fuse_pollhandle *pollhandles[MAX_POLLHANDLES];
+        size_t n_pollhandles;
+        TAILQ_HEAD(, PendingRead) reads;
+} Client;
+
+/* A blocking read with no token for it yet: the reply is deferred. */
+struct PendingRead {
+        LedgerWaiter waiter;
+        fuse_req_t req;
+        Client *client;                         /* NULL once interrupted */
+        TAILQ_ENTRY(PendingRead) link;          /* in client->reads or server->interrupted */
+};
+
+struct Server {
+        sd_event *event;
+        Ledger *ledger;
+        Params params;
+        Auth *auth;
+        char *proc;
+        void (*observer)(void *userdata);
+        void *observer_data;
+        bool shutting_down;
+
+        /* clients.c */
+        void *clients;                          /* tsearch() tree, by pid */
+        ThreadCache threads;
+
+        /* throttle.c */
+        uint64_t load_read_at;                  /* when sysload was last read; 0: never */
+        const char *over_limit;                 /* the limit last found exceeded, for the log */
+        sd_event_source *recheck_timer;
+
+        /* requests.c */
+        TAILQ_HEAD(, PendingRead) interrupted;
+        sd_event_source *interrupt_source;
+        sd_event_source *reservation_timer;
+
+        /* ioctl.c */
+        TAILQ_HEAD(, PendingSet) pending_sets;
+};
+
+uint64_t server_now(Server *s);
+/* After every request: timers to what the ledger needs, and the observer told. */
+void server_rearm(Server *s);
+
+/* throttle.c */
+int throttle_init(Server *s);
+/* Reads the machine's load when a limit needs it and the last reading is
+ * older than the recheck timeout (or always, when forced). */
+void throttle_refresh(Server *s, bool force);
+/* Arms the recheck timer while a waiter is held back by a limit, only then. */
+void throttle_rearm(Server *s);
+
+/* clients.c */
+/* The client process of a request's thread, made on its first request. */
+int client_get(Server *s, pid_t tid, Client **ret);
+Client *client_find(Server *s, pid_t pid);
+/* The process of thread tid: itself when it is a known client's main thread. */
+int client_process_of(Server *s, pid_t tid, pid_t *ret);
+void client_free(Client *c);
+void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph);
+void client_drop_pollhandles(Client *c, bool notify);
+
+/* requests.c */
+extern const LedgerCallbacks requests_ledger_callbacks;
+int requests_init(Server *s);
+void requests_done(Server *s);
+/* Answers the interrupted reads now (the defer source would next time round). */
+void requests_answer_interrupted(Server *s);
+/* Fails every deferred read of c with error. */
+void requests_fail_reads(Server *s, Client *c, int error);
+
+/* ioctl.c */
+/* Answers every ioctl setter still waiting for its authorization with EIO. */
+void ioctl_fail_pending(Server *s);

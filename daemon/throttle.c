@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Holding tokens back while the machine is busy (load average, MemAvailable,
+ * pressure). The reading is taken when a request comes and the last one is
+ * stale, and again on a timer only while a waiter is held back: an idle
+ * steve sets no timer.
+ */
+#include "event-util.h"
+#include "log.h"
+#include "server-internal.h"
+#include "sysload.h"
+#include "util.h"
+
+static const char unreadable[] = "unreadable";
+
+void throttle_refresh(Server *s, bool force) {
+        uint64_t now = server_now(s);
+        const char *over = NULL;
+        SysLoad load;
+        int r;
+
+        if (!params_system_limits(&s->params)) {
+                ledger_set_throttled(s->ledger, false, now);
+                return;
+        }
+        if (!force && s->load_read_at != 0 && now - s->load_read_at < s->params.load_recheck_timeout)
+                return;
+        s->load_read_at = now;
+        r = sysload_read(s->proc, &s->params, &load);
+        if (r < 0) {
+                /* Better to serve tokens than to stop every build on the machine. */
+                if (s->over_limit != unreadable)
+                        log_warning_errno(r, "Cannot read the system's load from %s, limits unchecked: %m", s->proc);
+                s->over_limit = unreadable;
+        } else {
+                over = sysload_over_limit(&s->params, &load);
+                if (over != s->over_limit)
+                        log_info(over ? "%s over its limit: holding back tokens" : "load under the limits again",
+                                 over);
+                s->over_limit = over;
+        }
+        ledger_set_throttled(s->ledger, over != NULL, now);
+}
+
+void throttle_rearm(Server *s) {
+        event_set_timer(s->recheck_timer, ledger_held_back_by_throttle(s->ledger)
+                                          ? server_now(s) + s->params.load_recheck_timeout : UINT64_MAX);
+}
+
+static int on_recheck_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Server *s = userdata;
+
+        throttle_refresh(s, true);
+        server_rearm(s);
+        return 0;
+}
+
+int throttle_init(Server *s) {
+        return event_add_idle_timer(s->event, &s->recheck_timer, USEC_PER_SEC / 100, on_recheck_timer, s);
+}
