@@ -241,10 +241,12 @@ class Steve:
 class Client:
     """A jsclient.py process: one client process of the jobserver."""
 
-    def __init__(self, path, env=None, preexec_fn=None, user=None):
+    def __init__(self, path, env=None, preexec_fn=None, user=None, wrap=()):
         argv = [sys.executable, str(JSCLIENT), str(path)]
         if user:
             argv = as_user(user, argv)
+        # wrap: a command line that runs the rest (unshare, for namespaces)
+        argv = [*wrap, *argv]
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      text=True, bufsize=1, env=env, preexec_fn=preexec_fn)
         self.answers = {}

@@ -156,3 +156,24 @@ def test_report_lists_holders_jobs_and_waiters(start_steve, clients):
     assert "jsclient.py" in holder_line and "job 1 for " in holder_line
     waiter_line = next(l for l in st.lines if f"pid {waiter.pid} waits (read)" in l)
     assert "jsclient.py" in waiter_line
+
+
+def test_a_client_in_a_child_pid_namespace_is_accounted_by_its_host_pid(start_steve, clients):
+    # What a container started on the host is: steve sees its processes
+    # with their pids in steve's own namespace.
+    steve = start_steve(2)
+    c = clients(steve, wrap=["unshare", "--pid", "--fork", "--kill-child"])
+    assert c.do("read", c.open()) == "+"
+    st = steve.state()
+    assert st.held == 1
+    holder = [l for l in st.lines if "holds 1" in l]
+    assert len(holder) == 1
+    host_pid = int(holder[0].split("pid ")[1].split()[0])
+    assert host_pid != 1, "steve saw the pid from inside the namespace"
+    with open(f"/proc/{host_pid}/status") as f:
+        nspid = [l.split()[1:] for l in f if l.startswith("NSpid:")][0]
+    assert nspid == [str(host_pid), "1"], f"not the namespace's first process: NSpid {nspid}"
+    # Its death is seen from the host as well.
+    os.kill(host_pid, signal.SIGKILL)
+    st = steve.wait_state(held=0)
+    assert st.available == 2

@@ -117,3 +117,28 @@ def test_stevie_make_runs_inside_the_pool(start_steve, tmp_path):
     assert 2 <= peak <= 3
     st = steve.wait_state(processes=0)
     assert (st.available, st.held) == (3, 0)
+
+
+@pytest.mark.parametrize("argv, makeflags, warned", [
+    (["make", "-j8"], "", True),
+    (["make", "--jobs=4"], "", True),
+    (["make", "-kj"], "", True),
+    (["ninja", "-j", "3"], "", True),
+    (["make", "-C", "dir"], "j8 --jobserver-auth=fifo:/old", True),
+    (["make", "-C", "dir"], "-j8", True),
+    (["make", "-C", "dir"], "ks --jobserver-auth=fifo:/old", False),
+    (["make", "-C", "dir"], "--no-print-directory", False),
+    (["cargo", "build", "-j", "8"], "", False),      # cargo's -j keeps the jobserver
+])
+def test_jobs_options_that_leave_the_pool_are_warned_about(start_steve, tmp_path, argv, makeflags, warned):
+    steve = start_steve(2)
+    # A stand-in named like the tool: stevie judges the command by its name.
+    tool = tmp_path / argv[0]
+    tool.write_text("#!/bin/sh\nexit 0\n")
+    tool.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS")}
+    if makeflags:
+        env["MAKEFLAGS"] = makeflags
+    r = steve.stevie(str(tool), *argv[1:], env=env)
+    assert ("turns the jobserver client of GNU make and ninja off" in r.stderr) == warned, r.stderr
+    assert steve.stevie("-t").stdout == "2\n"
