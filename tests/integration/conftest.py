@@ -68,8 +68,7 @@ def pytest_sessionstart(session):
         raise pytest.UsageError(
             f"user nobody cannot reach {JSCLIENT} and {STEVE}, which tests run as other users: the tree "
             "lies in a directory only root may enter (Debian's /root is 0700). Run the suite through "
-            "tests/run-tests, which runs it from a view others can reach (tests/tools/shared-view), "
-            "or move the tree.")
+            "tests/run-tests, or tests/tools/shared-view (which opens the way for the run), or move the tree.")
 
 
 def as_user(user, argv):
