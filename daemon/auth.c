@@ -65,7 +65,12 @@ struct Auth {
 };
 
 const char *auth_action_id(AuthAction action) {
-        return action == AUTH_MANAGE ? "org.steve.Jobserver.manage" : "org.steve.Jobserver.configure";
+        static const char *const ids[] = {
+                [AUTH_CONFIGURE] = "org.steve.Jobserver.configure",
+                [AUTH_MANAGE] = "org.steve.Jobserver.manage",
+                [AUTH_INSPECT] = "org.steve.Jobserver.inspect",
+        };
+        return ids[action];
 }
 
 static const char *result_name(AuthResult result) {
@@ -225,9 +230,32 @@ static int on_done(sd_event_source *source, int fd, uint32_t revents, void *user
         return 0;
 }
 
+/* Runs fn in the worker. (Not g_main_context_invoke(): while no thread owns
+ * the context it would run fn right here, on the event loop.) */
+static void worker_post(Auth *a, GSourceFunc fn, gpointer data) {
+        GSource *source = g_idle_source_new();
+
+        g_source_set_callback(source, fn, data, NULL);
+        g_source_attach(source, a->context);
+        g_source_unref(source);
+}
+
+/* On the first question: by then steve runs as the user it serves as, with
+ * no_new_privs, and the thread inherits that. */
+static void start_worker(Auth *a) {
+        sigset_t all, saved;
+
+        if (a->thread)
+                return;
+        /* Signals are the event loop's: the worker must never take one. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved);
+        a->thread = g_thread_new("polkit", worker_main, a);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+}
+
 int auth_new(sd_event *event, Auth **ret) {
         Auth *a = calloc(1, sizeof *a);
-        sigset_t all, saved;
         int r;
 
         if (!a)
@@ -249,11 +277,6 @@ int auth_new(sd_event *event, Auth **ret) {
                 goto fail;
         a->context = g_main_context_new();
         a->loop = g_main_loop_new(a->context, FALSE);
-        /* Signals are the event loop's: the worker must never take one. */
-        sigfillset(&all);
-        pthread_sigmask(SIG_BLOCK, &all, &saved);
-        a->thread = g_thread_new("polkit", worker_main, a);
-        pthread_sigmask(SIG_SETMASK, &saved, NULL);
         *ret = a;
         return 0;
 fail:
@@ -267,7 +290,7 @@ Auth *auth_free(Auth *a) {
         if (!a)
                 return NULL;
         if (a->thread) {
-                g_main_context_invoke(a->context, worker_stop, a);
+                worker_post(a, worker_stop, a);
                 g_thread_join(a->thread);
         }
         /* Whatever came back after the loop stopped is dropped unanswered. */
@@ -342,7 +365,8 @@ int auth_check(Auth *a, AuthAction action, const AuthSubject *subject, bool inte
                         free(r);
                         return -ESRCH;  /* the caller is gone, or out of memory */
                 }
-                g_main_context_invoke(a->context, worker_check, r->job);
+                start_worker(a);
+                worker_post(a, worker_check, r->job);
         }
         if (ret)
                 *ret = r;

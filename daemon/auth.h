@@ -6,7 +6,8 @@
  * methods) asks here and gets its answer later, on the event loop, so that
  * nothing on the token path ever waits for it. Root is allowed at once;
  * everyone else is up to polkit, asked from one worker thread with its own
- * GMainContext. No answer from polkit (missing, crashed, too slow) is a denial.
+ * GMainContext, started on the first question (after steve has dropped its
+ * privileges). No answer from polkit (missing, crashed, too slow) is a denial.
  */
 
 #include <stdbool.h>
@@ -20,6 +21,7 @@ typedef struct AuthRequest AuthRequest;
 typedef enum AuthAction {
         AUTH_CONFIGURE,         /* org.steve.Jobserver.configure: any parameter */
         AUTH_MANAGE,            /* org.steve.Jobserver.manage: reclaim, pause, resume */
+        AUTH_INSPECT,           /* org.steve.Jobserver.inspect: other users' command lines */
 } AuthAction;
 
 typedef enum AuthResult {

@@ -1,4 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * org.steve.Jobserver: the connection (retried when lost), the object and
+ * its properties, and PropertiesChanged, coalesced. The methods and the
+ * authorization of changes are in bus-methods.c.
+ */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -7,53 +12,18 @@
 #include <systemd/sd-bus.h>
 
 #include "config.h"
-#include "bus.h"
+#include "bus-internal.h"
 #include "event-util.h"
 #include "log.h"
-#include "proc.h"
 #include "util.h"
 
 #define BUS_NAME "org.steve.Jobserver"
-#define OBJECT_PATH "/org/steve/Jobserver"
-#define INTERFACE "org.steve.Jobserver"
-#define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
 /* Counters change thousands of times a second in a busy build; monitors see
  * them at most this often, and the final state within this long. */
 #define EMIT_INTERVAL (USEC_PER_SEC / 4)
 #define RECONNECT_MIN (USEC_PER_SEC)
 #define RECONNECT_MAX (60 * USEC_PER_SEC)
-#define CMDLINE_MAX 1024
 
-
-/* A D-Bus call waiting for its authorization. */
-typedef struct PendingCall {
-        Bus *bus;
-        sd_bus_message *message;
-        AuthRequest *auth;
-        Params candidate;               /* Set: the parameters to apply */
-        const ParamInfo *param;         /* Set: which one */
-        uint32_t pid;                   /* ReclaimTokens */
-        TAILQ_ENTRY(PendingCall) link;
-} PendingCall;
-
-struct Bus {
-        sd_event *event;
-        Server *server;
-        Auth *auth;
-        BusKind kind;
-        char *where;
-        sd_bus *bus;
-        sd_event_source *emit_timer, *reconnect_timer;
-        uint64_t reconnect_delay;
-        BusSettled settled;
-        void *settled_data;
-        BusSnapshot emitted;
-        TAILQ_HEAD(, PendingCall) pending;
-};
-
-static uint32_t clamp_u32(int64_t v) {
-        return v < 0 ? 0 : v > UINT32_MAX ? UINT32_MAX : (uint32_t) v;
-}
 
 static void take_snapshot(Bus *b, BusSnapshot *ret) {
         LedgerStats st;
@@ -116,132 +86,6 @@ static int property_set(sd_bus *bus, const char *path, const char *interface, co
         return sd_bus_error_set(error, SD_BUS_ERROR_ACCESS_DENIED, "Not through this path");
 }
 
-/* Reads a Set's variant into the candidate parameters. */
-static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
-        const char *type = param_signature(info);
-        char range[128];
-        IoctlValue v = { .u64 = 0 };
-        int b = 0, r;
-
-        r = sd_bus_message_enter_container(m, 'v', type);
-        if (r < 0)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
-                                         info->bus_name, type);
-        r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
-                                                  : info->kind == PARAM_COUNT ? (void *) &v.u32
-                                                  : info->kind == PARAM_BYTES ? (void *) &v.u64 : (void *) &v.d);
-        if (r < 0)
-                return r;
-        if (info->kind == PARAM_BOOL)
-                v.u32 = b != 0;
-        if (!param_set(p, info, &v)) {
-                param_describe(info, range, sizeof range);
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s must be %s", info->bus_name, range);
-        }
-        return 0;
-}
-
-static void pending_free(PendingCall *pc) {
-        TAILQ_REMOVE(&pc->bus->pending, pc, link);
-        auth_cancel(pc->auth);
-        sd_bus_message_unref(pc->message);
-        free(pc);
-}
-
-static void reply_error(sd_bus_message *m, const char *name, const char *message) {
-        (void) sd_bus_reply_method_errorf(m, name, "%s", message);
-}
-
-/* false when the call was answered with a refusal. */
-static bool authorized(PendingCall *pc, AuthResult result, const char *what) {
-        pc->auth = NULL;
-        if (result == AUTH_ALLOWED)
-                return true;
-        if (result == AUTH_CHALLENGE)
-                reply_error(pc->message, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, what);
-        else
-                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, what);
-        return false;
-}
-
-static void on_set_authorized(AuthResult result, void *userdata) {
-        PendingCall *pc = userdata;
-        Params p = *server_params(pc->bus->server);
-        const char *error = NULL;
-
-        if (authorized(pc, result, "Not authorized to change the jobserver")) {
-                /* Only the property set, onto the parameters as they are now. */
-                param_copy(&p, &pc->candidate, pc->param);
-                if (server_set_params(pc->bus->server, &p, &error) < 0)
-                        reply_error(pc->message, SD_BUS_ERROR_INVALID_ARGS, error);
-                else
-                        (void) sd_bus_reply_method_return(pc->message, NULL);
-        }
-        pending_free(pc);
-}
-
-static int subject_of(Bus *b, sd_bus_message *m, AuthSubject *ret) {
-        _cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-        uid_t uid;
-        pid_t pid = 0;
-        int r;
-
-        r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_EUID | SD_BUS_CREDS_PID, &creds);
-        if (r >= 0)
-                r = sd_bus_creds_get_euid(creds, &uid);
-        if (r < 0)
-                return r;
-        (void) sd_bus_creds_get_pid(creds, &pid);
-        /* polkitd lives on the system bus; callers on another bus are judged by process. */
-        *ret = (AuthSubject) { .uid = uid, .pid = pid,
-                               .bus_name = b->kind == BUS_SYSTEM ? sd_bus_message_get_sender(m) : NULL };
-        return 0;
-}
-
-/* Starts an authorization for m; on_done gets pc. Owns pc from here, also on failure. */
-static int authorize(Bus *b, sd_bus_message *m, AuthAction action, PendingCall *pc, AuthCallback on_done) {
-        AuthSubject subject;
-        int r;
-
-        r = subject_of(b, m, &subject);
-        if (r < 0) {
-                free(pc);
-                return r;
-        }
-        pc->bus = b;
-        pc->message = sd_bus_message_ref(m);
-        TAILQ_INSERT_TAIL(&b->pending, pc, link);
-        r = auth_check(b->auth, action, &subject, sd_bus_message_get_allow_interactive_authorization(m),
-                       on_done, pc, &pc->auth);
-        if (r < 0) {
-                pc->auth = NULL;
-                pending_free(pc);
-        }
-        return r;
-}
-
-/* Properties.Set for our interface, answered once authorized. */
-static int handle_set(Bus *b, sd_bus_message *m, const ParamInfo *info, sd_bus_error *error) {
-        Params candidate = *server_params(b->server);
-        const char *invalid;
-        PendingCall *pc;
-        int r;
-
-        r = read_property_value(m, info, &candidate, error);
-        if (r < 0)
-                return r;
-        invalid = params_invalid(&candidate);
-        if (invalid)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", invalid);
-        pc = calloc(1, sizeof *pc);
-        if (!pc)
-                return -ENOMEM;
-        pc->candidate = candidate;
-        pc->param = info;
-        r = authorize(b, m, info->manage ? AUTH_MANAGE : AUTH_CONFIGURE, pc, on_set_authorized);
-        return r < 0 ? r : 1;
-}
-
 static int on_object_message(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const char *interface, *property;
         const ParamInfo *info;
@@ -256,107 +100,7 @@ static int on_object_message(sd_bus_message *m, void *userdata, sd_bus_error *er
                 (void) sd_bus_message_rewind(m, true);
                 return 0;
         }
-        return handle_set(userdata, m, info, error);
-}
-
-/* Methods */
-
-static int append_holder(pid_t pid, int64_t held, const LedgerJob *jobs, size_t n_jobs, void *userdata) {
-        void **ctx = userdata;
-        sd_bus_message *reply = ctx[0];
-        Bus *b = ctx[1];
-        _cleanup_free_ char *cmdline = NULL;
-        int r;
-
-        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
-        r = sd_bus_message_open_container(reply, 'r', "usua(tt)");
-        if (r >= 0)
-                r = sd_bus_message_append(reply, "usu", (uint32_t) pid, cmdline ?: "", clamp_u32(held));
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(tt)");
-        for (size_t i = 0; r >= 0 && i < n_jobs; i++)
-                r = sd_bus_message_append(reply, "(tt)", jobs[i].id, server_realtime_of(b->server, jobs[i].started));
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r;
-}
-
-/* Replies to m with one array, its elements appended by fill(b, reply). */
-static int reply_array(sd_bus_message *m, Bus *b, const char *contents,
-                       int (*fill)(Bus *b, sd_bus_message *reply)) {
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', contents);
-        if (r >= 0)
-                r = fill(b, reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
-}
-
-static int fill_holders(Bus *b, sd_bus_message *reply) {
-        void *ctx[2] = { reply, b };
-        return server_foreach_holder(b->server, append_holder, ctx);
-}
-
-static int method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return reply_array(m, userdata, "(usua(tt))", fill_holders);
-}
-
-static int append_waiter(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata) {
-        void **ctx = userdata;
-        Bus *b = ctx[1];
-        _cleanup_free_ char *cmdline = NULL;
-
-        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
-        return sd_bus_message_append(ctx[0], "(ust)", (uint32_t) pid, cmdline ?: "",
-                                     server_realtime_of(b->server, since));
-}
-
-static int fill_waiters(Bus *b, sd_bus_message *reply) {
-        void *ctx[2] = { reply, b };
-        return server_foreach_waiter(b->server, append_waiter, ctx);
-}
-
-static int method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        return reply_array(m, userdata, "(ust)", fill_waiters);
-}
-
-static void on_reclaim_authorized(AuthResult result, void *userdata) {
-        PendingCall *pc = userdata;
-        uint64_t n = 0;
-
-        if (!authorized(pc, result, "Not authorized to manage the jobserver"))
-                ;
-        else if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
-                (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
-                                                  "No process %" PRIu32 " is known to the jobserver", pc->pid);
-        else
-                (void) sd_bus_reply_method_return(pc->message, "u", clamp_u32((int64_t) n));
-        pending_free(pc);
-}
-
-static int method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        PendingCall *pc;
-        uint32_t pid;
-        int r;
-
-        r = sd_bus_message_read(m, "u", &pid);
-        if (r < 0)
-                return r;
-        if (pid == 0 || pid > INT32_MAX)
-                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid pid %" PRIu32, pid);
-        pc = calloc(1, sizeof *pc);
-        if (!pc)
-                return -ENOMEM;
-        pc->pid = pid;
-        r = authorize(userdata, m, AUTH_MANAGE, pc, on_reclaim_authorized);
-        return r < 0 ? r : 1;
+        return bus_handle_set(userdata, m, info, error);
 }
 
 #define RO_PROPERTY(name, type, flags) SD_BUS_PROPERTY(name, type, property_get, 0, flags)
@@ -369,11 +113,11 @@ static const sd_bus_vtable fixed_members[] = {
         RO_PROPERTY("Path", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         RO_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetHolders", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usua(tt))", holders),
-                                method_get_holders, SD_BUS_VTABLE_UNPRIVILEGED),
+                                bus_method_get_holders, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetWaiters", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ust)", waiters),
-                                method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
+                                bus_method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
-                                method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
+                                bus_method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
 };
 
 #define MAX_PARAMS 32
@@ -467,8 +211,7 @@ static void settle(Bus *b) {
 }
 
 static void bus_disconnect(Bus *b) {
-        while (!TAILQ_EMPTY(&b->pending))
-                pending_free(TAILQ_FIRST(&b->pending)); // NOLINT(clang-analyzer-unix.Malloc): it unlinks it
+        bus_drop_pending(b);
         b->bus = sd_bus_flush_close_unref(b->bus);
 }
 

@@ -2,7 +2,10 @@
 /*
  * Client processes: each is found from the thread a request came from, made
  * on its first request, watched through a pidfd and freed when it exits,
- * which gives back everything it held.
+ * which gives back everything it held. What is known of it (name, parent,
+ * start time) is read at once from /proc/PID/stat, which takes no lock of the
+ * process's; its command line, which does, is read off the loop (cmdline.h)
+ * when somebody wants it.
  */
 #include <search.h>
 #include <stdlib.h>
@@ -13,8 +16,6 @@
 #include "proc.h"
 #include "server-internal.h"
 #include "util.h"
-
-#define CMDLINE_MAX 256
 
 static int client_compare(const void *a, const void *b) {
         pid_t x = ((const Client *) a)->pid, y = ((const Client *) b)->pid;
@@ -45,6 +46,118 @@ void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph) {
         c->pollhandles[c->n_pollhandles++] = ph;
 }
 
+const char *client_label(const Client *c, bool cmdline) {
+        return cmdline && c->cmdline && c->cmdline[0] ? c->cmdline : c->stat.comm;
+}
+
+/* Command lines */
+
+static void cmdline_settled(Server *s) {
+        if (--s->cmdlines_in_flight == 0 && !TAILQ_EMPTY(&s->fetches))
+                (void) sd_event_source_set_enabled(s->fetch_source, SD_EVENT_ONESHOT);
+}
+
+static void on_cmdline(const char *text, int error, void *userdata) {
+        Client *c = userdata;
+        bool first_look = !c->cmdline_tried;
+
+        c->cmdline_request = NULL;
+        c->cmdline_tried = true;
+        if (text)
+                c->cmdline = strdup(text);
+        /* -v: the connection is told once its command line is known. */
+        if (first_look)
+                log_info("pid %d connected: %s", (int) c->pid, client_label(c, true));
+        cmdline_settled(c->server);
+}
+
+static void want_cmdline(Client *c) {
+        Server *s = c->server;
+
+        if (c->cmdline_tried || c->cmdline_request)
+                return;
+        if (cmdline_read(s->cmdlines, c->pid, c->stat.start_time, on_cmdline, c, &c->cmdline_request) < 0) {
+                c->cmdline_tried = true;        /* its name will do */
+                return;
+        }
+        s->cmdlines_in_flight++;
+}
+
+static void want_cmdline_of(const void *node, VISIT which, void *closure) {
+        if (which == postorder || which == leaf)
+                want_cmdline(*(Client *const *) node);
+}
+
+/* Rounds of reading for processes that came while one was being read:
+ * enough for a listing, bounded under churn. */
+#define FETCH_ROUNDS 3
+
+static int on_fetches(sd_event_source *source, void *userdata) {
+        Server *s = userdata;
+        ServerFetch *f;
+
+        if (s->cmdlines_in_flight > 0)
+                return 0;
+        /* Whoever connected meanwhile is read too, a few rounds long. */
+        if (++s->fetch_round < FETCH_ROUNDS) {
+                twalk_r(s->clients, want_cmdline_of, NULL);
+                if (s->cmdlines_in_flight > 0)
+                        return 0;
+        }
+        s->fetch_round = 0;
+        while ((f = TAILQ_FIRST(&s->fetches))) {
+                TAILQ_REMOVE(&s->fetches, f, link);
+                f->done(f->userdata);
+                free(f);
+        }
+        return 0;
+}
+
+int clients_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret) {
+        ServerFetch *f = calloc(1, sizeof *f);
+
+        if (!f)
+                return -ENOMEM;
+        *f = (ServerFetch) { .server = s, .done = done, .userdata = userdata };
+        twalk_r(s->clients, want_cmdline_of, NULL);
+        TAILQ_INSERT_TAIL(&s->fetches, f, link);
+        if (s->cmdlines_in_flight == 0)
+                (void) sd_event_source_set_enabled(s->fetch_source, SD_EVENT_ONESHOT);
+        if (ret)
+                *ret = f;
+        return 0;
+}
+
+void clients_fetch_cancel(ServerFetch *f) {
+        if (f) {
+                TAILQ_REMOVE(&f->server->fetches, f, link);
+                free(f);
+        }
+}
+
+int clients_init(Server *s) {
+        int r;
+
+        TAILQ_INIT(&s->fetches);
+        r = cmdline_reader_new(s->event, &s->cmdlines);
+        if (r >= 0)
+                r = sd_event_add_defer(s->event, &s->fetch_source, on_fetches, s);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(s->fetch_source, SD_EVENT_OFF);
+        return r;
+}
+
+void clients_done(Server *s) {
+        ServerFetch *f;
+
+        while ((f = TAILQ_FIRST(&s->fetches)))
+                clients_fetch_cancel(f);
+        sd_event_source_disable_unref(s->fetch_source);
+        s->cmdlines = cmdline_reader_free(s->cmdlines);
+}
+
+/* Processes */
+
 void client_free(Client *c) {
         Server *s = c->server;
 
@@ -53,9 +166,14 @@ void client_free(Client *c) {
         requests_fail_reads(s, c, EIO);
         ledger_process_exit(s->ledger, &c->ledger, server_now(s));
         client_drop_pollhandles(c, false);
+        if (c->cmdline_request) {
+                cmdline_cancel(c->cmdline_request);
+                cmdline_settled(s);
+        }
         tdelete(c, &s->clients, client_compare);
         sd_event_source_disable_unref(c->exit_source);
         closep(&c->pidfd);
+        free(c->cmdline);
         free(c);
 }
 
@@ -69,29 +187,24 @@ static int on_client_exit(sd_event_source *source, int fd, uint32_t revents, voi
         return 0;
 }
 
-static void log_new_client(pid_t pid) {
-        _cleanup_free_ char *cmdline = NULL;
-
-        if (log_get_max_level() < LOG_LEVEL_INFO)
-                return;
-        (void) proc_cmdline(pid, CMDLINE_MAX, &cmdline);
-        log_info("pid %d connected: %s", (int) pid, cmdline ? cmdline : "?");
-}
-
-static int client_new(Server *s, pid_t pid, Client **ret) {
+/* pidfd: pid's, open already (it told us pid leads its thread group). */
+static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) {
         _cleanup_free_ Client *c = NULL;
         int r;
 
         c = calloc(1, sizeof *c);
-        if (!c)
+        if (!c) {
+                close(pidfd);
                 return -ENOMEM;
+        }
         c->server = s;
         c->pid = pid;
+        c->uid = uid;
+        c->pidfd = pidfd;
         TAILQ_INIT(&c->reads);
-
-        c->pidfd = pidfd_open_process(pid);
-        if (c->pidfd < 0)
-                return c->pidfd;
+        r = proc_stat(pid, &c->stat);
+        if (r < 0)
+                goto fail;
         r = sd_event_add_io(s->event, &c->exit_source, c->pidfd, EPOLLIN, on_client_exit, c);
         if (r < 0)
                 goto fail;
@@ -100,19 +213,23 @@ static int client_new(Server *s, pid_t pid, Client **ret) {
         r = sd_event_source_set_priority(c->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
         if (r < 0)
                 goto fail;
+        r = ledger_process_attach(s->ledger, &c->ledger, pid, uid);
+        if (r < 0)
+                goto fail;
         if (!tsearch(c, &s->clients, client_compare)) {
+                ledger_process_exit(s->ledger, &c->ledger, server_now(s));
                 r = -ENOMEM;
                 goto fail;
         }
-        ledger_process_attach(s->ledger, &c->ledger, pid);
-        log_new_client(pid);
+        if (log_get_max_level() >= LOG_LEVEL_INFO)
+                want_cmdline(c);
         *ret = TAKE_PTR(c);
         return 0;
 
 fail:
         sd_event_source_disable_unref(c->exit_source);
         closep(&c->pidfd);
-        return r;
+        return r == -ENOENT ? -ESRCH : r;
 }
 
 int client_process_of(Server *s, pid_t tid, pid_t *ret) {
@@ -123,10 +240,10 @@ int client_process_of(Server *s, pid_t tid, pid_t *ret) {
         return thread_cache_owner(&s->threads, tid, ret);
 }
 
-int client_get(Server *s, pid_t tid, Client **ret) {
+int client_get(Server *s, pid_t tid, uid_t uid, Client **ret) {
         pid_t tgid;
         Client *c;
-        int r;
+        int pidfd, r;
 
         if (s->shutting_down)
                 return -EIO;
@@ -139,13 +256,48 @@ int client_get(Server *s, pid_t tid, Client **ret) {
                 *ret = c;
                 return 0;
         }
+        /* A new process's main thread: pidfd_open() takes only a thread group's
+         * leader, so it tells us that at once, and we need the pidfd anyway.
+         * Another thread gets EINVAL (Linux 6.1) or ENOENT (6.18). */
+        pidfd = pidfd_open_process(tid);
+        if (pidfd >= 0)
+                return client_new(s, tid, uid, pidfd, ret);
+        if (pidfd != -EINVAL && pidfd != -ENOENT)
+                return pidfd;
         r = thread_cache_owner(&s->threads, tid, &tgid);
         if (r < 0)
                 return r;
-        c = tgid != tid ? client_find(s, tgid) : NULL;
+        c = client_find(s, tgid);
         if (c) {
                 *ret = c;
                 return 0;
         }
-        return client_new(s, tgid, ret);
+        pidfd = pidfd_open_process(tgid);
+        if (pidfd < 0)
+                return pidfd;
+        return client_new(s, tgid, uid, pidfd, ret);
+}
+
+/* Depth enough for make, sh -c, cc-rs; a loop in a pid namespace's /proc
+ * cannot keep us. */
+#define LENDER_SEARCH_DEPTH 16
+
+Client *client_lender(Server *s, Client *c) {
+        pid_t pid = c->stat.ppid;
+
+        for (unsigned i = 0; i < LENDER_SEARCH_DEPTH && pid > 1; i++) {
+                Client *ancestor = client_find(s, pid);
+
+                /* Started after c, it is a stranger that got a dead parent's pid. */
+                if (ancestor && ancestor->stat.start_time > c->stat.start_time)
+                        return NULL;
+                if (ancestor && ledger_process_held(&ancestor->ledger) > 0)
+                        return ancestor;
+                /* /proc/PID/stat takes no lock of the process's: safe on the loop. */
+                if (ancestor)
+                        pid = ancestor->stat.ppid;
+                else if (proc_parent_of(pid, &pid) < 0)
+                        return NULL;
+        }
+        return NULL;
 }

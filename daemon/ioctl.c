@@ -122,6 +122,12 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }
+        /* A caller from a pid namespace steve cannot see into has no pid here:
+         * polkit cannot be asked about it, so only root may. */
+        if (ctx->pid <= 0 && ctx->uid != 0) {
+                (void) fuse_reply_err(req, EPERM);
+                return;
+        }
         if (client_process_of(s, ctx->pid, &tgid) >= 0)
                 subject.pid = tgid;
         ps = calloc(1, sizeof *ps);
@@ -131,7 +137,7 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         }
         *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
         TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
-        r = auth_check(s->auth, info->manage ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
+        r = auth_check(s->auth, param_needs_manage(info, &v) ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
                        on_set_authorized, ps, &ps->auth);
         if (r < 0) {
                 TAILQ_REMOVE(&s->pending_sets, ps, link);
@@ -157,7 +163,7 @@ static void ioctl_fionread(Server *s, fuse_req_t req) {
         Client *c;
         int r;
 
-        r = client_get(s, fuse_req_ctx(req)->pid, &c);
+        r = client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c);
         if (r < 0) {
                 (void) fuse_reply_err(req, -r);
                 return;

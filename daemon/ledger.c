@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <assert.h>
 #include <errno.h>
+#include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,9 +17,27 @@
 #define check_invariant(l) ((void) 0)
 #endif
 
+/* Where a queued waiter waits. */
+enum {
+        PLACE_NONE,
+        PLACE_QUEUE,            /* the pool's queue */
+        PLACE_PROCESS,          /* parked: its process is at the per-process limit */
+        PLACE_USER,             /* parked: its user is at the per-user limit */
+};
+
+/* Everything one uid holds, reserved and waits for. */
+struct LedgerUser {
+        uid_t uid;
+        size_t n_processes;
+        int64_t held;
+        uint32_t reserved;
+        size_t queued;                  /* its waiters in the pool's queue */
+        TAILQ_HEAD(, LedgerWaiter) parked;
+};
+
 struct Ledger {
         uint32_t jobs;
-        int64_t available;              /* negative while returning holders owe the pool */
+        int64_t available;              /* negative while holders keep more than a shrunk pool */
         int64_t held;
         uint32_t reserved;
         uint64_t reservation_timeout;
@@ -30,6 +49,7 @@ struct Ledger {
         TAILQ_HEAD(, LedgerWaiter) waiters;
         TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
         TAILQ_HEAD(, LedgerProcess) processes;
+        void *users;                    /* tsearch() tree of LedgerUser, by uid */
 
         const LedgerCallbacks *callbacks;
         void *userdata;
@@ -58,18 +78,89 @@ int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallback
 }
 
 Ledger *ledger_free(Ledger *l) {
-        if (l)
-                assert(TAILQ_EMPTY(&l->processes));
-        free(l);
+        if (l) {
+                /* Users go with their last process. */
+                assert(TAILQ_EMPTY(&l->processes) && !l->users);
+                free(l);
+        }
         return NULL;
 }
 
-void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid) {
-        *p = (LedgerProcess) { .pid = pid };
+/* Users */
+
+static int user_compare(const void *a, const void *b) {
+        uid_t x = ((const LedgerUser *) a)->uid, y = ((const LedgerUser *) b)->uid;
+        return (x > y) - (x < y);
+}
+
+static LedgerUser *user_get(Ledger *l, uid_t uid) {
+        LedgerUser key = { .uid = uid }, *u, **found = tfind(&key, &l->users, user_compare);
+
+        if (found)
+                return *found;
+        u = calloc(1, sizeof *u);
+        if (!u)
+                return NULL;
+        u->uid = uid;
+        TAILQ_INIT(&u->parked);
+        if (!tsearch(u, &l->users, user_compare)) {
+                free(u);
+                return NULL;
+        }
+        return u;
+}
+
+static void user_put(Ledger *l, LedgerUser *u) {
+        if (--u->n_processes > 0)
+                return;
+        assert(u->held == 0 && u->reserved == 0 && u->queued == 0 && TAILQ_EMPTY(&u->parked));
+        tdelete(u, &l->users, user_compare);
+        free(u);
+}
+
+/* Limits */
+
+static bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
+        return l->limits.per_process_limit > 0 &&
+               p->held + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
+}
+
+/* How many more tokens the user may come to hold; INT64_MAX without a limit. */
+static int64_t user_room(const Ledger *l, const LedgerUser *u) {
+        if (l->limits.per_user_limit == 0)
+                return INT64_MAX;
+        return (int64_t) l->limits.per_user_limit - u->held - (int64_t) u->reserved;
+}
+
+static bool user_at_limit(const Ledger *l, const LedgerUser *u) {
+        return user_room(l, u) <= 0;
+}
+
+/* Whether the pool hands out tokens at all right now, limits considered. */
+static bool pool_open(const Ledger *l) {
+        return !l->limits.paused &&
+               (!l->throttled || l->held + (int64_t) l->reserved < (int64_t) l->limits.min_jobs);
+}
+
+static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
+        return l->available > 0 && TAILQ_EMPTY(&l->waiters) && pool_open(l) &&
+               !process_at_limit(l, p) && !user_at_limit(l, p->user);
+}
+
+/* Processes */
+
+int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid) {
+        LedgerUser *u = user_get(l, uid);
+
+        if (!u)
+                return -ENOMEM;
+        *p = (LedgerProcess) { .pid = pid, .uid = uid, .user = u };
         TAILQ_INIT(&p->parked);
-        TAILQ_INIT(&p->waiting);
+        TAILQ_INIT(&p->waiters);
         TAILQ_INSERT_TAIL(&l->processes, p, process_link);
+        u->n_processes++;
         l->n_processes++;
+        return 0;
 }
 
 /* Room for every token p could come to hold through its queued reads, so that
@@ -91,20 +182,29 @@ static int reserve_job_slots(LedgerProcess *p, size_t extra) {
 }
 
 static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
-        /* A process that owes its implicit slot gets it back first, no job record. */
-        if (p->held >= 0) {
-                assert(p->n_jobs < p->n_jobs_allocated);
-                p->jobs[p->n_jobs++] = (LedgerJob) { .id = l->next_job_id++, .started = now };
-        }
+        assert(p->n_jobs < p->n_jobs_allocated);
+        p->jobs[p->n_jobs++] = (LedgerJob) { .id = l->next_job_id++, .started = now };
         p->held++;
+        p->user->held++;
         p->ever_acquired = true;
         l->held++;
+}
+
+/* n tokens leave p's hands; the caller says where they go. */
+static void take_tokens(Ledger *l, LedgerProcess *p, uint64_t n) {
+        /* Which jobs ended is unknown; the oldest are the best guess. */
+        memmove(p->jobs, p->jobs + n, (p->n_jobs - n) * sizeof(LedgerJob));
+        p->n_jobs -= n;
+        p->held -= (int64_t) n;
+        p->user->held -= (int64_t) n;
+        l->held -= (int64_t) n;
 }
 
 static void drop_reservation(Ledger *l, LedgerProcess *p) {
         assert(p->reserved);
         TAILQ_REMOVE(&l->reservations, p, reservation_link);
         p->reserved = false;
+        p->user->reserved--;
         l->reserved--;
 }
 
@@ -112,69 +212,105 @@ static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         l->available--;
         l->reserved++;
         p->reserved = true;
+        p->user->reserved++;
         p->reservation_deadline = now + l->reservation_timeout;
         TAILQ_INSERT_TAIL(&l->reservations, p, reservation_link);
 }
 
-static bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
-        return l->limits.per_process_limit > 0 &&
-               p->held + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
-}
-
-/* Whether the pool hands out tokens at all right now, limits considered. */
-static bool pool_open(const Ledger *l) {
-        return !l->limits.paused &&
-               (!l->throttled || l->held + (int64_t) l->reserved < (int64_t) l->limits.min_jobs);
-}
-
-static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
-        return l->available > 0 && TAILQ_EMPTY(&l->waiters) && pool_open(l) && !process_at_limit(l, p);
-}
+/* Waiters */
 
 static void dequeue(Ledger *l, LedgerWaiter *w) {
-        if (w->parked) {
-                TAILQ_REMOVE(&w->process->parked, w, queue_link);
-                l->n_parked--;
-        } else {
+        LedgerProcess *p = w->process;
+
+        switch (w->place) {
+        case PLACE_QUEUE:
                 TAILQ_REMOVE(&l->waiters, w, queue_link);
-                TAILQ_REMOVE(&w->process->waiting, w, process_link);
+                p->user->queued--;
                 l->n_waiters--;
+                break;
+        case PLACE_PROCESS:
+                TAILQ_REMOVE(&p->parked, w, queue_link);
+                l->n_parked--;
+                break;
+        case PLACE_USER:
+                TAILQ_REMOVE(&p->user->parked, w, queue_link);
+                l->n_parked--;
+                break;
         }
+        TAILQ_REMOVE(&p->waiters, w, process_link);
+        w->place = PLACE_NONE;
         w->queued = w->parked = false;
         if (w->kind == LEDGER_WAIT_READ)
-                w->process->n_read_waiters--;
+                p->n_read_waiters--;
 }
 
-static void append(Ledger *l, LedgerWaiter *w, bool parked) {
-        w->queued = true;
-        w->parked = parked;
-        if (parked) {
-                TAILQ_INSERT_TAIL(&w->process->parked, w, queue_link);
+/* Puts w where it must wait now: parked when a limit holds its process or
+ * user back, so that it holds up nobody else, the pool's queue otherwise.
+ * at_head: it was waiting already, before those parked after it. */
+static void place(Ledger *l, LedgerWaiter *w, bool at_head) {
+        LedgerProcess *p = w->process;
+
+        if (process_at_limit(l, p)) {
+                w->place = PLACE_PROCESS;
+                if (at_head)
+                        TAILQ_INSERT_HEAD(&p->parked, w, queue_link);
+                else
+                        TAILQ_INSERT_TAIL(&p->parked, w, queue_link);
+                l->n_parked++;
+        } else if (user_at_limit(l, p->user)) {
+                w->place = PLACE_USER;
+                if (at_head)
+                        TAILQ_INSERT_HEAD(&p->user->parked, w, queue_link);
+                else
+                        TAILQ_INSERT_TAIL(&p->user->parked, w, queue_link);
                 l->n_parked++;
         } else {
+                w->place = PLACE_QUEUE;
                 TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
-                TAILQ_INSERT_TAIL(&w->process->waiting, w, process_link);
+                p->user->queued++;
                 l->n_waiters++;
         }
+        TAILQ_INSERT_TAIL(&p->waiters, w, process_link);
+        w->queued = true;
+        w->parked = w->place != PLACE_QUEUE;
         if (w->kind == LEDGER_WAIT_READ)
-                w->process->n_read_waiters++;
+                p->n_read_waiters++;
 }
 
 static void enqueue(Ledger *l, LedgerWaiter *w, LedgerWaitKind kind, LedgerProcess *p, uint64_t now) {
         w->kind = kind;
         w->process = p;
         w->since = now;
-        append(l, w, process_at_limit(l, p));
+        place(l, w, false);
 }
 
-/* p dropped below its limit (or the limit changed): its waiters queue again. */
-static void unpark(Ledger *l, LedgerProcess *p) {
+/* p dropped below its limit (or the limit changed): its parked waiters queue again. */
+static void unpark_process(Ledger *l, LedgerProcess *p) {
         LedgerWaiter *w;
 
+        /* Still at its limit, they would only park again. */
+        if (process_at_limit(l, p))
+                return;
         while ((w = TAILQ_FIRST(&p->parked))) {
                 dequeue(l, w);
-                append(l, w, false);
+                place(l, w, false);
         }
+}
+
+/* A user may have many waiters parked; only as many go back to the queue as
+ * it has room for, so that a busy user's every token does not move them all. */
+static void unpark_user(Ledger *l, LedgerUser *u) {
+        LedgerWaiter *w;
+
+        while ((w = TAILQ_FIRST(&u->parked)) && (int64_t) u->queued < user_room(l, u)) {
+                dequeue(l, w);
+                place(l, w, false);
+        }
+}
+
+static void unpark(Ledger *l, LedgerProcess *p) {
+        unpark_process(l, p);
+        unpark_user(l, p->user);
 }
 
 /* Hands free tokens to waiters in the order they came. */
@@ -185,11 +321,9 @@ static void serve_waiters(Ledger *l, uint64_t now) {
                 LedgerProcess *p = w->process;
 
                 dequeue(l, w);
-                if (process_at_limit(l, p)) {
-                        append(l, w, true);
-                        continue;
-                }
-                if (w->kind == LEDGER_WAIT_READ) {
+                if (process_at_limit(l, p) || user_at_limit(l, p->user)) {
+                        place(l, w, true);
+                } else if (w->kind == LEDGER_WAIT_READ) {
                         l->available--;
                         give_token(l, p, now);
                         l->callbacks->granted(w, l->userdata);
@@ -199,6 +333,9 @@ static void serve_waiters(Ledger *l, uint64_t now) {
                                 reserve_token(l, p, now);
                         l->callbacks->reserved(w, l->userdata);
                 }
+                /* One of its waiters fewer in the queue: the user's next parked
+                 * one may take its place. */
+                unpark_user(l, p->user);
         }
         check_invariant(l);
 }
@@ -244,87 +381,86 @@ int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
 }
 
 void ledger_cancel(Ledger *l, LedgerWaiter *w) {
-        if (w->queued)
-                dequeue(l, w);
+        LedgerUser *u;
+
+        if (!w->queued)
+                return;
+        u = w->process->user;
+        dequeue(l, w);
+        unpark_user(l, u);
 }
 
-static void return_jobs(LedgerProcess *p, uint64_t n) {
-        /* Which job ended is unknown; the oldest is the best guess. */
-        uint64_t k = n < p->n_jobs ? n : p->n_jobs;
-
-        memmove(p->jobs, p->jobs + k, (p->n_jobs - k) * sizeof(LedgerJob));
-        p->n_jobs -= k;
-}
-
-int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
-        if (n == 0)
-                return 0;
-
-        uint64_t held = p->held > 0 ? (uint64_t) p->held : 0;
-
-        if (held < n && held + p->reclaimed >= n) {
-                /* The rest was reclaimed already: take it, change nothing else. */
-                p->reclaimed -= n - held;
-                n = held;
-        }
-        if (held >= n) {
-                return_jobs(p, n);
-                p->held -= (int64_t) n;
-        } else if (n == 1 && p->held == 0 && !p->ever_acquired && !p->returned_implicit) {
-                /* nasm-rs and cc-rs release their implicit slot before acquiring
-                 * anything. Tolerated once: the process owes the pool one token. */
-                p->returned_implicit = true;
-                p->held = -1;
-        } else
-                return LEDGER_NOT_HELD;
-
-        l->held -= (int64_t) n;
+/* n tokens come back to the pool from p's hands. */
+static void return_tokens(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
+        take_tokens(l, p, n);
         l->available += (int64_t) n;
         unpark(l, p);
         serve_waiters(l, now);
+}
+
+int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
+        uint64_t held = (uint64_t) p->held;
+
+        if (n == 0)
+                return 0;
+        if (held < n && held + p->absorb >= n) {
+                /* The rest was reclaimed or lent already: take it, change nothing else. */
+                p->absorb -= n - held;
+                n = held;
+        } else if (held < n)
+                return n == 1 && held == 0 && !p->ever_acquired && !p->returned_implicit
+                       ? LEDGER_IMPLICIT_SLOT : LEDGER_NOT_HELD;
+        if (n > 0)
+                return_tokens(l, p, n, now);
+        return 0;
+}
+
+int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, uint64_t now) {
+        if (p->ever_acquired || p->returned_implicit || p->held != 0)
+                return LEDGER_NOT_HELD;
+        p->returned_implicit = true;
+        /* A slot nobody lent is no token: the write is taken, the pool unchanged. */
+        if (!lender || lender == p || lender->held == 0)
+                return 0;
+        /* The lender's token goes back now; its own return of it later is absorbed. */
+        lender->absorb++;
+        return_tokens(l, lender, 1, now);
         return 0;
 }
 
 uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
-        uint64_t n = p->held > 0 ? (uint64_t) p->held : 0;
+        uint64_t n = (uint64_t) p->held;
 
         if (n == 0)
                 return 0;
-        return_jobs(p, n);
-        p->held = 0;
-        p->reclaimed += n;
-        l->held -= (int64_t) n;
-        l->available += (int64_t) n;
-        unpark(l, p);
-        serve_waiters(l, now);
+        p->absorb += n;
+        return_tokens(l, p, n, now);
         return n;
 }
 
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
+        LedgerUser *u = p->user;
         LedgerWaiter *w;
 
-        while ((w = TAILQ_FIRST(&p->waiting)))
+        while ((w = TAILQ_FIRST(&p->waiters)))
                 dequeue(l, w);
-        while ((w = TAILQ_FIRST(&p->parked)))
-                dequeue(l, w);
-
         if (p->reserved) {
                 drop_reservation(l, p);
                 l->available++;
         }
-
-        /* A debtor (held == -1) takes its token back out of the pool here. */
-        l->available += p->held;
-        l->held -= p->held;
-        p->held = 0;
-
+        if (p->held > 0) {
+                l->available += p->held;
+                take_tokens(l, p, (uint64_t) p->held);
+        }
         free(p->jobs);
         p->jobs = NULL;
         p->n_jobs = p->n_jobs_allocated = 0;
 
         TAILQ_REMOVE(&l->processes, p, process_link);
         l->n_processes--;
-
+        unpark_user(l, u);
+        p->user = NULL;
+        user_put(l, u);
         serve_waiters(l, now);
 }
 
@@ -345,21 +481,22 @@ uint64_t ledger_next_deadline(const Ledger *l) {
         return p ? p->reservation_deadline : UINT64_MAX;
 }
 
+static uint64_t min_room(uint64_t n, int64_t room) {
+        return room <= 0 ? 0 : (uint64_t) room < n ? (uint64_t) room : n;
+}
+
 uint64_t ledger_available_to(const Ledger *l, const LedgerProcess *p) {
         uint64_t n = 0;
 
         if (TAILQ_EMPTY(&l->waiters) && l->available > 0 && pool_open(l)) {
                 n = (uint64_t) l->available;
-                if (l->throttled) {
-                        int64_t below_floor = (int64_t) l->limits.min_jobs - l->held - (int64_t) l->reserved;
-                        n = below_floor < (int64_t) n ? (uint64_t) below_floor : n;
-                }
-                if (p && l->limits.per_process_limit > 0) {
-                        int64_t room = (int64_t) l->limits.per_process_limit - p->held - (int64_t) p->reserved;
-                        n = room <= 0 ? 0 : (uint64_t) room < n ? (uint64_t) room : n;
-                }
+                if (l->throttled)
+                        n = min_room(n, (int64_t) l->limits.min_jobs - l->held - (int64_t) l->reserved);
+                if (l->limits.per_process_limit > 0)
+                        n = min_room(n, (int64_t) l->limits.per_process_limit - p->held - (int64_t) p->reserved);
+                n = min_room(n, user_room(l, p->user));
         }
-        return n + (p && p->reserved ? 1 : 0);
+        return n + (p->reserved ? 1 : 0);
 }
 
 void ledger_set_jobs(Ledger *l, uint32_t jobs, uint64_t now) {
@@ -372,7 +509,7 @@ void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now) {
         LedgerProcess *p;
 
         l->limits = *limits;
-        /* Parked waiters are re-judged against the new limit in queue order. */
+        /* Parked waiters are re-judged against the new limits in queue order. */
         TAILQ_FOREACH(p, &l->processes, process_link)
                 unpark(l, p);
         serve_waiters(l, now);
@@ -393,6 +530,8 @@ void ledger_set_reservation_timeout(Ledger *l, uint64_t timeout) {
 bool ledger_held_back_by_throttle(const Ledger *l) {
         return l->throttled && !l->limits.paused && l->available > 0 && !TAILQ_EMPTY(&l->waiters);
 }
+
+/* Reading it */
 
 void ledger_stats(const Ledger *l, LedgerStats *ret) {
         *ret = (LedgerStats) {
@@ -419,24 +558,49 @@ int ledger_foreach_process(const Ledger *l, int (*fn)(const LedgerProcess *p, vo
         return 0;
 }
 
+typedef struct UserWalk {
+        int (*fn)(const LedgerWaiter *w, void *userdata);
+        void *userdata;
+        int r;
+} UserWalk;
+
+static void visit_user(const void *node, VISIT which, void *closure) {
+        const LedgerUser *u = *(const LedgerUser *const *) node;
+        UserWalk *walk = closure;
+        const LedgerWaiter *w;
+
+        if ((which != postorder && which != leaf) || walk->r < 0)
+                return;
+        TAILQ_FOREACH(w, &u->parked, queue_link)
+                if ((walk->r = walk->fn(w, walk->userdata)) < 0)
+                        return;
+}
+
 int ledger_foreach_waiter(const Ledger *l, int (*fn)(const LedgerWaiter *w, void *userdata), void *userdata) {
         const LedgerProcess *p;
         const LedgerWaiter *w;
+        UserWalk walk = { fn, userdata, 0 };
         int r;
 
         TAILQ_FOREACH(w, &l->waiters, queue_link)
                 if ((r = fn(w, userdata)) < 0)
                         return r;
-        if (l->n_parked > 0)
-                TAILQ_FOREACH(p, &l->processes, process_link)
-                        TAILQ_FOREACH(w, &p->parked, queue_link)
-                                if ((r = fn(w, userdata)) < 0)
-                                        return r;
-        return 0;
+        if (l->n_parked == 0)
+                return 0;
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                TAILQ_FOREACH(w, &p->parked, queue_link)
+                        if ((r = fn(w, userdata)) < 0)
+                                return r;
+        twalk_r(l->users, visit_user, &walk);
+        return walk.r;
 }
 
 pid_t ledger_process_pid(const LedgerProcess *p) {
         return p->pid;
+}
+
+uid_t ledger_process_uid(const LedgerProcess *p) {
+        return p->uid;
 }
 
 int64_t ledger_process_held(const LedgerProcess *p) {
@@ -472,43 +636,87 @@ bool ledger_waiter_parked(const LedgerWaiter *w) {
         return w->parked;
 }
 
-bool ledger_consistent(const Ledger *l) {
+/* The invariant */
+
+typedef struct Tally {
+        const Ledger *l;
+        bool ok;
+        size_t n_user_parked, n_users;
+} Tally;
+
+static void check_user(const void *node, VISIT which, void *closure) {
+        const LedgerUser *u = *(const LedgerUser *const *) node;
+        Tally *tally = closure;
+        const Ledger *l = tally->l;
         const LedgerProcess *p;
         const LedgerWaiter *w;
         int64_t held = 0;
         uint32_t reserved = 0;
-        size_t n_processes = 0, n_waiters = 0;
+        size_t n = 0, queued = 0;
 
-        size_t n_parked = 0, n_waiting = 0;
+        if (which != postorder && which != leaf)
+                return;
+        tally->n_users++;
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                if (p->user == u) {
+                        held += p->held;
+                        reserved += p->reserved;
+                        n++;
+                }
+        TAILQ_FOREACH(w, &l->waiters, queue_link)
+                queued += w->process->user == u;
+        TAILQ_FOREACH(w, &u->parked, queue_link) {
+                if (w->place != PLACE_USER || w->process->user != u)
+                        tally->ok = false;
+                tally->n_user_parked++;
+        }
+        /* Parked only while as many of its waiters as it has room for are queued. */
+        if (!TAILQ_EMPTY(&u->parked) && (int64_t) u->queued < user_room(l, u))
+                tally->ok = false;
+        if (held != u->held || reserved != u->reserved || n != u->n_processes || queued != u->queued)
+                tally->ok = false;
+}
+
+bool ledger_consistent(const Ledger *l) {
+        const LedgerProcess *p;
+        const LedgerWaiter *w;
+        Tally t = { .l = l, .ok = true };
+        int64_t held = 0;
+        uint32_t reserved = 0;
+        size_t n_processes = 0, n_waiters = 0, n_parked = 0, n_mine = 0;
 
         TAILQ_FOREACH(p, &l->processes, process_link) {
-                if (p->held < -1 || p->n_jobs != (size_t) (p->held > 0 ? p->held : 0))
+                if (p->held < 0 || p->n_jobs != (size_t) p->held)
                         return false;
                 held += p->held;
                 reserved += p->reserved;
                 n_processes++;
                 TAILQ_FOREACH(w, &p->parked, queue_link) {
                         /* Parked only while its process really is at its limit. */
-                        if (!w->parked || !process_at_limit(l, p))
+                        if (w->place != PLACE_PROCESS || !process_at_limit(l, p))
                                 return false;
                         n_parked++;
                 }
-                TAILQ_FOREACH(w, &p->waiting, process_link) {
-                        if (w->process != p || w->parked || !w->queued)
+                TAILQ_FOREACH(w, &p->waiters, process_link) {
+                        if (w->process != p || !w->queued || w->place == PLACE_NONE)
                                 return false;
-                        n_waiting++;
+                        n_mine++;
                 }
         }
-        TAILQ_FOREACH(w, &l->waiters, queue_link)
+        TAILQ_FOREACH(w, &l->waiters, queue_link) {
+                if (w->place != PLACE_QUEUE)
+                        return false;
                 n_waiters++;
-        if (n_waiting != n_waiters)
+        }
+        twalk_r(l->users, check_user, &t);
+        if (!t.ok || n_mine != n_waiters + n_parked + t.n_user_parked)
                 return false;
 
         /* Nobody waits while a token lies free, unless the limits say so. */
         if (n_waiters > 0 && l->available > 0 && pool_open(l))
                 return false;
 
-        return held == l->held && reserved == l->reserved &&
-               n_processes == l->n_processes && n_waiters == l->n_waiters && n_parked == l->n_parked &&
+        return held == l->held && reserved == l->reserved && n_processes == l->n_processes &&
+               n_waiters == l->n_waiters && n_parked + t.n_user_parked == l->n_parked &&
                l->available + l->held + (int64_t) l->reserved == (int64_t) l->jobs;
 }

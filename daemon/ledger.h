@@ -9,8 +9,7 @@
  * the functions below. Grants that happen later (a token came back) are
  * reported through LedgerCallbacks.
  *
- * Invariant: available + held + reserved == jobs, where a process that
- * returned its implicit slot before acquiring counts as holding -1.
+ * Invariant: available + held + reserved == jobs.
  */
 
 #include <stdbool.h>
@@ -28,6 +27,7 @@
 
 typedef struct Ledger Ledger;
 typedef struct LedgerProcess LedgerProcess;
+typedef struct LedgerUser LedgerUser;
 typedef struct LedgerWaiter LedgerWaiter;
 
 /* Positive outcomes; real failures are negative errnos. */
@@ -36,6 +36,7 @@ typedef enum LedgerResult {
         LEDGER_QUEUED,          /* the waiter was queued; a callback follows */
         LEDGER_WOULD_BLOCK,     /* nothing for this caller now and it did not offer to wait */
         LEDGER_NOT_HELD,        /* returning more tokens than the process holds */
+        LEDGER_IMPLICIT_SLOT,   /* a process that never acquired returns one: see ledger_return_implicit() */
 } LedgerResult;
 
 typedef enum LedgerWaitKind {
@@ -54,18 +55,21 @@ struct LedgerWaiter {
         LedgerWaitKind kind;
         LedgerProcess *process;
         uint64_t since;
-        bool queued;                    /* in the pool's queue or its process's parked list */
-        bool parked;
-        TAILQ_ENTRY(LedgerWaiter) queue_link;
-        TAILQ_ENTRY(LedgerWaiter) process_link;    /* in its process's waiters, queued only */
+        bool queued;                    /* in the pool's queue or parked */
+        bool parked;                    /* parked at its process's or its user's limit */
+        uint8_t place;
+        TAILQ_ENTRY(LedgerWaiter) queue_link;      /* in the queue or the parked list it waits in */
+        TAILQ_ENTRY(LedgerWaiter) process_link;    /* in its process's waiters, while queued */
 };
 
 struct LedgerProcess {
         pid_t pid;
-        int64_t held;                   /* -1 while it owes its implicit slot */
+        uid_t uid;
+        LedgerUser *user;
+        int64_t held;
         bool ever_acquired;
         bool returned_implicit;
-        uint64_t reclaimed;             /* taken back by an admin; returns of them are absorbed */
+        uint64_t absorb;                /* reclaimed by an admin or lent to a child: returns of them are absorbed */
         unsigned n_read_waiters;
 
         LedgerJob *jobs;                /* one per held token, oldest first */
@@ -77,15 +81,17 @@ struct LedgerProcess {
         TAILQ_ENTRY(LedgerProcess) process_link;
 
         /* Waiters of a process at its per-process limit wait here, out of the
-         * pool's queue, so they hold up nobody else. */
+         * pool's queue, so they hold up nobody else. (At the per-user limit,
+         * they wait with their user.) */
         TAILQ_HEAD(, LedgerWaiter) parked;
-        /* Its waiters in the pool's queue, so that its exit need not search it. */
-        TAILQ_HEAD(, LedgerWaiter) waiting;
+        /* All its queued waiters, wherever they wait, so that its exit need not search. */
+        TAILQ_HEAD(, LedgerWaiter) waiters;
 };
 
 typedef struct LedgerLimits {
         uint32_t min_jobs;              /* tokens handed out even while throttled */
         uint32_t per_process_limit;     /* 0: none */
+        uint32_t per_user_limit;        /* tokens held and reserved by one uid; 0: none */
         bool paused;                    /* no new tokens at all */
 } LedgerLimits;
 
@@ -110,7 +116,8 @@ int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallback
 /* Every process must have exited first. */
 Ledger *ledger_free(Ledger *l);
 
-void ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid);
+/* -ENOMEM when p's user is new and cannot be recorded. */
+int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid);
 /* The process is gone: its reservation and holdings return, its waiters leave. */
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now);
 
@@ -119,7 +126,15 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
 /* LEDGER_GRANTED when a token is (now) reserved for p; with a waiter, queue it otherwise. */
 int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
 void ledger_cancel(Ledger *l, LedgerWaiter *w);
+/* 0, LEDGER_NOT_HELD, or LEDGER_IMPLICIT_SLOT: p never acquired and returns
+ * one token, its implicit slot (nasm-rs and cc-rs release it before they
+ * acquire); the caller then finds who lent it and calls ledger_return_implicit(). */
 int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now);
+/* p's implicit slot, returned once: the lender (the nearest ancestor holding a
+ * token, which p runs on) gives that token back now and its own later return
+ * of it is absorbed. Without a lender nothing changes: no token is made out
+ * of nothing, so fresh processes cannot grow the pool. */
+int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, uint64_t now);
 
 /* An admin takes back everything p holds (a stuck build); returns p makes of
  * those tokens later are accepted and absorbed. The number taken. */
@@ -148,12 +163,13 @@ void ledger_stats(const Ledger *l, LedgerStats *ret);
 /* Processes in the order they came; the first, for tearing down. */
 LedgerProcess *ledger_first_process(const Ledger *l);
 /* Calls fn for each process, or for each waiter in the order they will be
- * served (the queue, then those parked at their process's limit); a negative
+ * served (the queue, then those parked at their process's or user's limit); a negative
  * return from fn stops the walk and is returned. */
 int ledger_foreach_process(const Ledger *l, int (*fn)(const LedgerProcess *p, void *userdata), void *userdata);
 int ledger_foreach_waiter(const Ledger *l, int (*fn)(const LedgerWaiter *w, void *userdata), void *userdata);
 
 pid_t ledger_process_pid(const LedgerProcess *p);
+uid_t ledger_process_uid(const LedgerProcess *p);
 int64_t ledger_process_held(const LedgerProcess *p);
 bool ledger_process_reserved(const LedgerProcess *p);
 /* One record per held token, oldest first. */
@@ -163,7 +179,7 @@ const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w);
 LedgerWaitKind ledger_waiter_kind(const LedgerWaiter *w);
 uint64_t ledger_waiter_since(const LedgerWaiter *w);
 bool ledger_waiter_queued(const LedgerWaiter *w);
-/* Queued, but out of the pool's queue because its process is at its limit. */
+/* Queued, but out of the pool's queue because its process or user is at its limit. */
 bool ledger_waiter_parked(const LedgerWaiter *w);
 
 /* Recounts everything; false when the invariant is broken. O(processes +

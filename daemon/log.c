@@ -3,11 +3,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "text.h"
+#include "util.h"
 
 static LogLevel max_level = LOG_LEVEL_NOTICE;
 static bool to_journal;
@@ -40,16 +43,27 @@ int log_internal(LogLevel level, int error, const char *format, ...) {
                 [LOG_LEVEL_NOTICE] = LOG_NOTICE, [LOG_LEVEL_INFO] = LOG_INFO, [LOG_LEVEL_DEBUG] = LOG_DEBUG,
         };
 
+        char message[4096];
+        _cleanup_free_ char *escaped = NULL;
+
+        errno = error < 0 ? -error : error;     /* so that %m names it */
+        va_start(ap, format);
+        vsnprintf(message, sizeof message, format, ap); // NOLINT(clang-analyzer-valist.Uninitialized): errno's store confuses it
+        va_end(ap);
+        /* Command lines and names come from other users: one line, valid UTF-8. */
+        escaped = text_escape(message, strlen(message));
+        if (!escaped)
+                for (char *c = message; *c; c++)
+                        if ((unsigned char) *c < 0x20)
+                                *c = '?';
+
         flockfile(stderr);
         /* The journal takes "<N>" as the line's priority and names steve itself. */
         if (to_journal)
                 fprintf(stderr, "<%d>", priorities[level]);
         else
                 fputs("steve: ", stderr);
-        errno = error < 0 ? -error : error;     /* so that %m names it */
-        va_start(ap, format);
-        vfprintf(stderr, format, ap); // NOLINT(clang-analyzer-valist.Uninitialized): errno's store confuses it
-        va_end(ap);
+        fputs(escaped ?: message, stderr);
         fputc('\n', stderr);
         funlockfile(stderr);
 

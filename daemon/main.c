@@ -152,15 +152,23 @@ static int drop_privileges(const char *user) {
         return 0;
 }
 
+static void ignore_signal(int sig) {
+}
+
 static int setup_signals(Daemon *d) {
+        static const int signals[] = { SIGINT, SIGTERM, SIGUSR1, SIGHUP };
+        struct sigaction handled = { .sa_handler = ignore_signal };
         sigset_t mask;
         int r;
 
         sigemptyset(&mask);
-        sigaddset(&mask, SIGINT);
-        sigaddset(&mask, SIGTERM);
-        sigaddset(&mask, SIGUSR1);
-        sigaddset(&mask, SIGHUP);
+        for (size_t i = 0; i < ELEMENTSOF(signals); i++) {
+                sigaddset(&mask, signals[i]);
+                /* Blocked, they go to signalfd; but the first process of a pid
+                 * namespace (steve as a container's init) is sent only those
+                 * signals it has a handler for. */
+                sigaction(signals[i], &handled, NULL);
+        }
         sigprocmask(SIG_BLOCK, &mask, NULL);
         r = sd_event_add_signal(d->event, NULL, SIGINT, on_stop_signal, d);
         if (r >= 0)

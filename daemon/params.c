@@ -40,7 +40,7 @@ static const ParamInfo param_infos[] = {
           .group = PARAM_GROUP_LIMIT, .what = "memory pressure", .metavar = "PCT",
           .help = "...while memory pressure (some avg10) is >= PCT" },
         { .name = "min-jobs", .bus_name = "MinJobs", IOCTLS(MIN_JOBS), FIELD(min_jobs),
-          .kind = PARAM_COUNT, .max = JOBS_MAX, .default_value = 1,
+          .kind = PARAM_COUNT, .max = JOBS_MAX, .default_value = 1, .zero_needs_manage = true,
           .group = PARAM_GROUP_LIMIT, .what = "number of jobs", .metavar = "N",
           .help = "tokens handed out even then (default: 1)" },
         { .name = "load-recheck-timeout", .bus_name = "LoadRecheckTimeout", IOCTLS(LOAD_RECHECK_TIMEOUT),
@@ -52,6 +52,10 @@ static const ParamInfo param_infos[] = {
           IOCTLS(PER_PROCESS_LIMIT), FIELD(per_process_limit), .kind = PARAM_COUNT, .max = JOBS_MAX,
           .zero_is_off = true, .group = PARAM_GROUP_LIMIT, .what = "per-process limit", .metavar = "N",
           .help = "no process holds more than N tokens (0: none)" },
+        { .name = "per-user-limit", .short_option = 'U', .bus_name = "PerUserLimit", IOCTLS(PER_USER_LIMIT),
+          FIELD(per_user_limit), .kind = PARAM_COUNT, .max = JOBS_MAX, .zero_is_off = true,
+          .group = PARAM_GROUP_LIMIT, .what = "per-user limit", .metavar = "N",
+          .help = "the processes of one user hold no more than N\ntokens together (0: none)" },
         { .name = "paused", .bus_name = "Paused", IOCTLS(PAUSED), FIELD(paused), .kind = PARAM_BOOL,
           .max = 1, .manage = true, .runtime_only = true, .what = "boolean",
           .on_option = "pause", .off_option = "resume" },
@@ -238,6 +242,10 @@ void param_copy(Params *to, const Params *from, const ParamInfo *info) {
 bool param_equal(const Params *a, const Params *b, const ParamInfo *info) {
         return memcmp((const char *) a + info->offset, (const char *) b + info->offset,
                       field_sizes[info->kind]) == 0;
+}
+
+bool param_needs_manage(const ParamInfo *info, const IoctlValue *v) {
+        return info->manage || (info->zero_needs_manage && as_number(info, v) == 0);
 }
 
 bool params_apply_ioctl(unsigned cmd, const IoctlValue *v, Params *p) {

@@ -27,6 +27,7 @@ typedef struct Params {
         double cpu_pressure;            /* percent; 0: off */
         double memory_pressure;         /* percent; 0: off */
         uint32_t per_process_limit;     /* 0: none */
+        uint32_t per_user_limit;        /* 0: none */
         bool paused;
         uint64_t reservation_timeout;   /* usec */
 } Params;
@@ -66,6 +67,7 @@ typedef struct ParamInfo {
         bool zero_is_off;               /* a limit: 0 turns it off (stevie shows -1) */
         bool percent;
         bool manage;                    /* needs org.steve.Jobserver.manage, not .configure */
+        bool zero_needs_manage;         /* so does setting it to 0 (it can stop every token) */
         bool runtime_only;              /* no option or config key: D-Bus and ioctls only */
         double default_value;
         ParamGroup group;
@@ -99,6 +101,9 @@ void param_describe(const ParamInfo *info, char *buf, size_t size);
 /* Copies one parameter from one set to another. */
 void param_copy(Params *to, const Params *from, const ParamInfo *info);
 bool param_equal(const Params *a, const Params *b, const ParamInfo *info);
+
+/* Whether setting info to v is pausing-class power (org.steve.Jobserver.manage). */
+bool param_needs_manage(const ParamInfo *info, const IoctlValue *v);
 
 /* Applies the setter cmd with value v to p; false for a number that is no
  * setter or a value it does not take. */

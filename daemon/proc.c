@@ -77,22 +77,74 @@ int proc_cmdline(pid_t pid, size_t max, char **ret) {
         return 0;
 }
 
-int proc_start_time(pid_t pid, uint64_t *ret) {
+/* Field N (from 1) of /proc/PID/stat; the command name may hold spaces and
+ * parentheses, so fields are counted from the last ')', which ends field 2. */
+static int stat_field(pid_t pid, unsigned n, unsigned long long *ret) {
         char buf[1024];
         const char *p;
-        unsigned long long t;
         int r;
 
         r = read_proc_file(pid, "stat", buf, sizeof buf, NULL);
         if (r < 0)
                 return r;
-        /* The command name may hold spaces and parentheses: count from the last ')'. */
         p = strrchr(buf, ')');
-        if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                         &t) != 1)
+        if (!p || n < 3)
                 return -EIO;
-        *ret = t;
+        p++;
+        for (unsigned field = 3; field < n; field++) {
+                p = strchr(p + 1, ' ');
+                if (!p)
+                        return -EIO;
+        }
+        /* The state (field 3) is a letter; the ones asked for are numbers. */
+        if (sscanf(p, " %llu", ret) != 1)
+                return -EIO;
         return 0;
+}
+
+int proc_stat(pid_t pid, ProcStat *ret) {
+        char buf[1024];
+        const char *open, *close;
+        unsigned long long ppid, start;
+        size_t len;
+        int r;
+
+        r = read_proc_file(pid, "stat", buf, sizeof buf, NULL);
+        if (r < 0)
+                return r;
+        /* "PID (COMM) S PPID ...": COMM may hold spaces and parentheses. */
+        open = strchr(buf, '(');
+        close = strrchr(buf, ')');
+        if (!open || !close || close < open ||
+            sscanf(close + 1, " %*c %llu %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
+                   &ppid, &start) != 2)
+                return -EIO;
+        len = (size_t) (close - open - 1);
+        if (len >= sizeof ret->comm)
+                len = sizeof ret->comm - 1;
+        memcpy(ret->comm, open + 1, len);
+        ret->comm[len] = '\0';
+        ret->ppid = (pid_t) ppid;
+        ret->start_time = start;
+        return 0;
+}
+
+int proc_start_time(pid_t pid, uint64_t *ret) {
+        unsigned long long t;
+        int r = stat_field(pid, 22, &t);
+
+        if (r >= 0)
+                *ret = t;
+        return r;
+}
+
+int proc_parent_of(pid_t pid, pid_t *ret) {
+        unsigned long long ppid;
+        int r = stat_field(pid, 4, &ppid);
+
+        if (r >= 0)
+                *ret = (pid_t) ppid;
+        return r;
 }
 
 int pidfd_open_process(pid_t pid) {

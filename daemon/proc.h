@@ -13,3 +13,15 @@ int proc_cmdline(pid_t pid, size_t max, char **ret);
 int pidfd_open_process(pid_t pid);
 /* When the process started, in clock ticks since boot (/proc/PID/stat field 22). */
 int proc_start_time(pid_t pid, uint64_t *ret);
+/* Its parent (field 4). */
+int proc_parent_of(pid_t pid, pid_t *ret);
+
+typedef struct ProcStat {
+        char comm[16];                  /* TASK_COMM_LEN: what the kernel keeps */
+        pid_t ppid;
+        uint64_t start_time;            /* clock ticks since boot */
+} ProcStat;
+
+/* Name, parent and start time from one read of /proc/PID/stat, which takes
+ * no lock of the process's: safe to read on the event loop. */
+int proc_stat(pid_t pid, ProcStat *ret);

@@ -168,7 +168,7 @@ static Client *request_client(Server *s, fuse_req_t req) {
         Client *c;
         int r;
 
-        r = client_get(s, fuse_req_ctx(req)->pid, &c);
+        r = client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c);
         if (r < 0) {
                 (void) fuse_reply_err(req, -r);
                 return NULL;
@@ -197,6 +197,20 @@ void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *
         server_rearm(s);
 }
 
+/* nasm-rs and cc-rs return their implicit slot before they acquire: the
+ * token their process runs on is an ancestor's (make's, cargo's). */
+static int return_implicit_slot(Server *s, Client *c) {
+        Client *lender = client_lender(s, c);
+
+        if (lender)
+                log_info("pid %d returned its implicit slot: a token of pid %d's, its ancestor", (int) c->pid,
+                         (int) lender->pid);
+        else
+                log_info("pid %d returned an implicit slot no ancestor lent: taken, the pool unchanged",
+                         (int) c->pid);
+        return ledger_return_implicit(s->ledger, &c->ledger, lender ? &lender->ledger : NULL, server_now(s));
+}
+
 void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
         Client *c = request_client(s, req);
         int r;
@@ -204,6 +218,8 @@ void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info 
         if (!c)
                 return;
         r = ledger_release(s->ledger, &c->ledger, size, server_now(s));
+        if (r == LEDGER_IMPLICIT_SLOT)
+                r = return_implicit_slot(s, c);
         if (r == LEDGER_NOT_HELD) {
                 log_info("pid %d returned %zu token(s) holding %" PRIi64, (int) c->pid, size,
                          ledger_process_held(&c->ledger));
@@ -218,7 +234,7 @@ void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fu
         Client *c;
         int r;
 
-        r = client_get(s, fuse_req_ctx(req)->pid, &c);
+        r = client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c);
         if (r < 0) {
                 fuse_pollhandle_destroy(ph);
                 (void) fuse_reply_err(req, -r);

@@ -15,6 +15,8 @@
 #include <fuse_lowlevel.h>
 #include <sys/queue.h>
 
+#include "cmdline.h"
+#include "proc.h"
 #include "requests.h"
 #include "server.h"
 #include "threads.h"
@@ -31,13 +33,28 @@ typedef struct Client {
         LedgerProcess ledger;
         Server *server;
         pid_t pid;
+        uid_t uid;
+        ProcStat stat;                          /* name, parent, start time, as it connected */
         int pidfd;
         sd_event_source *exit_source;
         LedgerWaiter poll_waiter;
         struct fuse_pollhandle *pollhandles[MAX_POLLHANDLES];
         size_t n_pollhandles;
         TAILQ_HEAD(, PendingRead) reads;
+
+        /* Its command line, read off the loop (cmdline.h) when first wanted. */
+        char *cmdline;
+        CmdlineRequest *cmdline_request;
+        bool cmdline_tried;
 } Client;
+
+/* Someone waiting for the command lines being read. */
+typedef struct ServerFetch {
+        Server *server;
+        void (*done)(void *userdata);
+        void *userdata;
+        TAILQ_ENTRY(ServerFetch) link;
+} ServerFetch;
 
 /* A blocking read with no token for it yet: the reply is deferred. */
 struct PendingRead {
@@ -60,6 +77,10 @@ struct Server {
         /* clients.c */
         void *clients;                          /* tsearch() tree, by pid */
         ThreadCache threads;
+        CmdlineReader *cmdlines;
+        unsigned cmdlines_in_flight, fetch_round;
+        TAILQ_HEAD(, ServerFetch) fetches;
+        sd_event_source *fetch_source;          /* answers fetches when nothing is in flight */
 
         /* throttle.c */
         uint64_t load_read_at;                  /* when sysload was last read; 0: never */
@@ -88,8 +109,20 @@ void throttle_refresh(Server *s, bool force);
 void throttle_rearm(Server *s);
 
 /* clients.c */
-/* The client process of a request's thread, made on its first request. */
-int client_get(Server *s, pid_t tid, Client **ret);
+int clients_init(Server *s);
+void clients_done(Server *s);
+/* Calls done(userdata) on the loop once the command line of every client
+ * known now has been read or given up on. */
+int clients_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret);
+void clients_fetch_cancel(ServerFetch *f);
+/* What to show for c: its command line if read and wanted, else its name. */
+const char *client_label(const Client *c, bool cmdline);
+/* The client process of a request's thread, made on its first request; uid
+ * is the caller's (its user, for the per-user limit, is the one it first came as). */
+int client_get(Server *s, pid_t tid, uid_t uid, Client **ret);
+/* The nearest ancestor of c that is a client holding a token: the process
+ * c's implicit slot was lent by. NULL when there is none. */
+Client *client_lender(Server *s, Client *c);
 Client *client_find(Server *s, pid_t pid);
 /* The process of thread tid: itself when it is a known client's main thread. */
 int client_process_of(Server *s, pid_t tid, pid_t *ret);

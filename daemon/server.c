@@ -33,6 +33,7 @@ static LedgerLimits ledger_limits(const Params *p) {
         return (LedgerLimits) {
                 .min_jobs = p->min_jobs,
                 .per_process_limit = p->per_process_limit,
+                .per_user_limit = p->per_user_limit,
                 .paused = p->paused,
         };
 }
@@ -52,6 +53,8 @@ int server_new(sd_event *event, const Params *params, const char *proc, Auth *au
         r = requests_init(s);
         if (r >= 0)
                 r = throttle_init(s);
+        if (r >= 0)
+                r = clients_init(s);
         if (r >= 0)
                 r = ledger_new(params->jobs, params->reservation_timeout, &requests_ledger_callbacks, s, &s->ledger);
         if (r >= 0 && !(s->proc = strdup(proc)))
@@ -74,6 +77,7 @@ Server *server_free(Server *s) {
         while (s->ledger && (p = ledger_first_process(s->ledger)))
                 client_free(container_of(p, Client, ledger)); // NOLINT(clang-analyzer-unix.Malloc)
         s->ledger = ledger_free(s->ledger);
+        clients_done(s);
         thread_cache_clear(&s->threads);
         requests_done(s);
         sd_event_source_disable_unref(s->recheck_timer);
@@ -91,6 +95,18 @@ void server_stats(const Server *s, LedgerStats *ret) {
         ledger_stats(s->ledger, ret);
 }
 
+static ServerProcess describe(const LedgerProcess *p) {
+        const Client *c = container_of(p, Client, ledger);
+        ServerProcess sp = {
+                .pid = c->pid, .ppid = c->stat.ppid, .uid = c->uid, .comm = c->stat.comm,
+                .cmdline = c->cmdline_tried ? c->cmdline : NULL,
+                .held = ledger_process_held(p), .reserved = ledger_process_reserved(p),
+        };
+
+        sp.jobs = ledger_process_jobs(p, &sp.n_jobs);
+        return sp;
+}
+
 typedef struct HolderWalk {
         ServerHolderFn fn;
         void *userdata;
@@ -98,13 +114,12 @@ typedef struct HolderWalk {
 
 static int visit_holder(const LedgerProcess *p, void *userdata) {
         HolderWalk *walk = userdata;
-        const LedgerJob *jobs;
-        size_t n_jobs;
+        ServerProcess sp;
 
-        if (ledger_process_held(p) <= 0)
+        if (ledger_process_held(p) <= 0 && !ledger_process_reserved(p))
                 return 0;
-        jobs = ledger_process_jobs(p, &n_jobs);
-        return walk->fn(ledger_process_pid(p), ledger_process_held(p), jobs, n_jobs, walk->userdata);
+        sp = describe(p);
+        return walk->fn(&sp, walk->userdata);
 }
 
 int server_foreach_holder(Server *s, ServerHolderFn fn, void *userdata) {
@@ -119,13 +134,30 @@ typedef struct WaiterWalk {
 
 static int visit_waiter(const LedgerWaiter *w, void *userdata) {
         WaiterWalk *walk = userdata;
-        return walk->fn(ledger_process_pid(ledger_waiter_process(w)), ledger_waiter_kind(w),
-                        ledger_waiter_since(w), walk->userdata);
+        ServerProcess sp = describe(ledger_waiter_process(w));
+
+        return walk->fn(&sp, ledger_waiter_kind(w), ledger_waiter_since(w), walk->userdata);
 }
 
 int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata) {
         WaiterWalk walk = { fn, userdata };
         return ledger_foreach_waiter(s->ledger, visit_waiter, &walk);
+}
+
+static int is_stranger(const LedgerProcess *p, void *userdata) {
+        return ledger_process_uid(p) != *(uid_t *) userdata ? -1 : 0;
+}
+
+bool server_others_present(Server *s, uid_t uid) {
+        return ledger_foreach_process(s->ledger, is_stranger, &uid) < 0;
+}
+
+int server_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret) {
+        return clients_fetch_cmdlines(s, done, userdata, ret);
+}
+
+void server_fetch_cancel(ServerFetch *f) {
+        clients_fetch_cancel(f);
 }
 
 int server_reclaim(Server *s, pid_t pid, uint64_t *ret) {

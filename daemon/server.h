@@ -26,12 +26,33 @@ const Params *server_params(const Server *s);
 int server_set_params(Server *s, const Params *p, const char **error);
 
 void server_stats(const Server *s, LedgerStats *ret);
-/* Each process holding tokens, and each waiter in the order it will be
- * served; a negative return from fn stops the walk and is returned. */
-typedef int (*ServerHolderFn)(pid_t pid, int64_t held, const LedgerJob *jobs, size_t n_jobs, void *userdata);
-typedef int (*ServerWaiterFn)(pid_t pid, LedgerWaitKind kind, uint64_t since, void *userdata);
+
+/* A client process as monitors see it. Text is as read: escape it (text.h)
+ * before it goes anywhere. */
+typedef struct ServerProcess {
+        pid_t pid, ppid;
+        uid_t uid;
+        const char *comm;               /* its name */
+        const char *cmdline;            /* NULL unless read (server_fetch_cmdlines()) */
+        int64_t held;
+        bool reserved;
+        const LedgerJob *jobs;
+        size_t n_jobs;
+} ServerProcess;
+
+/* Each process holding (or reserving) tokens, and each waiter in the order it
+ * will be served; a negative return from fn stops the walk and is returned. */
+typedef int (*ServerHolderFn)(const ServerProcess *p, void *userdata);
+typedef int (*ServerWaiterFn)(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata);
 int server_foreach_holder(Server *s, ServerHolderFn fn, void *userdata);
 int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata);
+/* Whether steve knows a client process of another uid than uid. */
+bool server_others_present(Server *s, uid_t uid);
+/* Reads (off the loop) the command line of every client that has none yet;
+ * done(userdata) runs on the loop once all have been read or given up on. */
+typedef struct ServerFetch ServerFetch;
+int server_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret);
+void server_fetch_cancel(ServerFetch *f);
 /* Takes back what a live process holds; -ESRCH for a process steve does not know. */
 int server_reclaim(Server *s, pid_t pid, uint64_t *ret);
 /* CLOCK_MONOTONIC usec, as the ledger keeps it, to CLOCK_REALTIME usec. */
@@ -41,5 +62,6 @@ void server_set_observer(Server *s, void (*observer)(void *userdata), void *user
 
 /* Blocked readers get an error; nothing is served afterwards. */
 void server_shutdown(Server *s);
-/* SIGUSR1: the pool, each holder and each waiter, to the log (report.c). */
+/* SIGUSR1: the pool, each holder and each waiter, to the log (report.c),
+ * once their command lines have been read. */
 void server_report(Server *s);

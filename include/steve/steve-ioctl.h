@@ -14,7 +14,8 @@
 #include <linux/ioctl.h>
 #include <stdint.h>
 
-#define STEVE_IOCTL_VERSION 1
+/* 2: adds the per-user limit */
+#define STEVE_IOCTL_VERSION 2
 #define STEVE_IOC_MAGIC 0xB7
 
 #define STEVE_IOC_GET_VERSION             _IOR(STEVE_IOC_MAGIC, 0x00, uint32_t)
@@ -42,5 +43,8 @@
 /* 1: no new tokens are handed out; returned ones are still taken back */
 #define STEVE_IOC_GET_PAUSED              _IOR(STEVE_IOC_MAGIC, 0x0A, uint32_t)
 #define STEVE_IOC_SET_PAUSED              _IOW(STEVE_IOC_MAGIC, 0x0A, uint32_t)
+/* tokens all processes of one uid may hold at once; 0: none */
+#define STEVE_IOC_GET_PER_USER_LIMIT      _IOR(STEVE_IOC_MAGIC, 0x0B, uint32_t)
+#define STEVE_IOC_SET_PER_USER_LIMIT      _IOW(STEVE_IOC_MAGIC, 0x0B, uint32_t)
 
 #endif

@@ -2,8 +2,9 @@
 /*
  * Drives the ledger with random sequences of what clients and admins do:
  * processes come and go, read with and without waiting, poll, return tokens
- * (too many, too), get interrupted; time passes; the pool is resized, paused,
- * throttled, limited per process; tokens are reclaimed. After every step the
+ * (too many, too; their implicit slot, lent or not), get interrupted; time
+ * passes; the pool is resized, paused, throttled, limited per process and per
+ * user (three uids); tokens are reclaimed. After every step the
  * ledger must be consistent (available + held + reserved == jobs, nobody
  * waiting while a token lies free), every callback must be for a waiter that
  * was queued, and at the end, with every process gone, the pool is full.
@@ -53,7 +54,8 @@ static void step(Sim *s) {
         Ledger *l = s->ledger;
 
         if (!s->alive[i] && op % 12 < 7) {
-                ledger_process_attach(l, p, (pid_t) (i + 1));
+                if (ledger_process_attach(l, p, (pid_t) (i + 1), 1000 + i % 3) < 0)
+                        return;
                 memset(s->reads[i], 0, sizeof s->reads[i]);
                 memset(&s->polls[i], 0, sizeof s->polls[i]);
                 s->alive[i] = true;
@@ -66,7 +68,14 @@ static void step(Sim *s) {
                         (void) ledger_acquire(l, p, &s->reads[i][k], s->now);
                 break;
         case 2: (void) ledger_poll(l, p, (arg & 0x80) ? &s->polls[i] : NULL, s->now); break;
-        case 3: (void) ledger_release(l, p, 1 + arg % 3, s->now); break;
+        case 3:
+                if (ledger_release(l, p, 1 + arg % 3, s->now) == LEDGER_IMPLICIT_SLOT) {
+                        /* Lent by another process, or by nobody. */
+                        unsigned j = (i + 1 + arg / 64) % PROCESSES;
+                        (void) ledger_return_implicit(l, p, s->alive[j] && (arg & 0x20) ? &s->processes[j] : NULL,
+                                                      s->now);
+                }
+                break;
         case 4: ledger_cancel(l, &s->reads[i][k]); break;
         case 5: ledger_cancel(l, &s->polls[i]); break;
         case 6: (void) ledger_reclaim(l, p, s->now); break;
@@ -82,8 +91,9 @@ static void step(Sim *s) {
                 break;
         case 9: ledger_set_jobs(l, 1 + arg % 16, s->now); break;
         case 10: {
+                uint8_t more = next(s);
                 LedgerLimits limits = { .min_jobs = arg % 4, .per_process_limit = (arg >> 2) % 4,
-                                        .paused = (arg >> 4) % 5 == 0 };
+                                        .paused = (arg >> 4) % 5 == 0, .per_user_limit = more % 5 };
                 ledger_set_limits(l, &limits, s->now);
                 break;
         }

@@ -16,6 +16,7 @@
 #include "params.h"
 #include "parse.h"
 #include "sysload.h"
+#include "text.h"
 
 static const unsigned setters[] = {
         STEVE_IOC_SET_JOBS, STEVE_IOC_SET_MIN_JOBS, STEVE_IOC_SET_LOAD_AVERAGE,
@@ -69,9 +70,20 @@ static void fuzz_ioctl(const uint8_t *data, size_t size) {
                 assert(params_invalid(&p) == NULL);
 }
 
+/* Whatever a process puts in its command line comes out one clean line. */
+static void fuzz_escape(const uint8_t *data, size_t size) {
+        char *out = text_escape((const char *) data, size);
+
+        if (out) {
+                assert(text_is_clean(out));
+                free(out);
+        }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         char *text = malloc(size + 1);
 
+        fuzz_escape(data, size);
         if (!text)
                 return 0;
         memcpy(text, data, size);

@@ -21,7 +21,7 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build"))
+BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build")).resolve()
 STEVE = BUILD / "daemon" / "steve"
 STEVIE = BUILD / "client" / "stevie"
 JSCLIENT = pathlib.Path(__file__).with_name("jsclient.py")
@@ -435,7 +435,7 @@ class PrivateBus:
     """A dbus-daemon configured like the system bus, with steve's policy file,
     on a socket of its own."""
 
-    def __init__(self, directory, extra_policies=(), extra_config=""):
+    def __init__(self, directory, extra_policies=(), extra_config="", wrap=()):
         self.directory = directory
         self.socket = directory / "system_bus_socket"
         self.address = f"unix:path={self.socket}"
@@ -444,12 +444,14 @@ class PrivateBus:
             socket=self.socket, policy=ROOT / "dbus" / "org.steve.Jobserver.conf",
             extra="\n".join([*(f"<include>{p}</include>" for p in extra_policies), extra_config])))
         self.proc = None
+        self.wrap = wrap        # a command line that runs the rest: another namespace
         self.start()
 
     def start(self):
         if self.socket.exists():
             self.socket.unlink()
-        self.proc = subprocess.Popen(["dbus-daemon", "--nofork", "--nopidfile", f"--config-file={self.config}"])
+        self.proc = subprocess.Popen([*self.wrap, "dbus-daemon", "--nofork", "--nopidfile",
+                                      f"--config-file={self.config}"])
         wait_until(self.socket.exists, what="dbus-daemon's socket")
 
     def stop(self):

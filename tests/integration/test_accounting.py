@@ -36,19 +36,70 @@ def test_returning_more_than_held_is_enospc_and_changes_nothing(start_steve, cli
     assert steve.state().available == 4
 
 
-def test_implicit_slot_may_be_returned_once_before_acquiring(start_steve, clients):
+def test_an_implicit_slot_nobody_lent_is_taken_but_makes_no_token(start_steve, clients):
     steve = start_steve(2)
     early, greedy = clients(steve), clients(steve)
     efd = early.open()
     assert early.do("write", efd) == "1"
-    assert early.err("write", efd) == "ENOSPC"
-    assert greedy.err("writen", greedy.open(), 2) == "ENOSPC"
+    assert early.err("write", efd) == "ENOSPC", "only once"
+    assert greedy.err("writen", greedy.open(), 2) == "ENOSPC", "only exactly one"
     st = steve.state()
-    assert (st.available, st.held) == (3, -1)
-    # The loan is settled when the process exits.
-    early.kill()
-    st = steve.wait_state(processes=1)
     assert (st.available, st.held) == (2, 0)
+    # and it may take tokens as usual afterwards
+    assert early.do("read", efd) == "+"
+    assert steve.state().held == 1
+
+
+def test_fresh_processes_cannot_inflate_the_pool(start_steve, clients):
+    steve = start_steve(4)
+    holder = clients(steve)
+    holder.do("read", holder.open())
+    stray = [clients(steve) for _ in range(10)]
+    for c in stray:
+        assert c.do("write", c.open()) == "1"
+    st = steve.state()
+    assert (st.available, st.held, st.processes) == (3, 1, 11)
+
+
+LENDER = """
+import os, subprocess, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+assert os.read(fd, 1) == b"+"
+print("holding", flush=True)
+# The job that runs on that token returns it first thing (cc-rs does).
+child = subprocess.run([sys.executable, "-c",
+                        "import os, sys; fd = os.open(sys.argv[1], os.O_RDWR); print(os.write(fd, b'+'))",
+                        sys.argv[1]], capture_output=True, text=True)
+print("child wrote", child.stdout.strip() or child.stderr.strip(), flush=True)
+sys.stdin.readline()
+# The parent returns the token when its job is done, as make does.
+try:
+    print("parent wrote", os.write(fd, b"+"), flush=True)
+except OSError as e:
+    print("parent failed", e.errno, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_an_implicit_slot_is_the_ancestors_token(start_steve):
+    steve = start_steve(2)
+    lender = subprocess.Popen([sys.executable, "-c", LENDER, str(steve.path)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert lender.stdout.readline() == "holding\n"
+        assert lender.stdout.readline() == "child wrote 1\n"
+        # The token went back to the pool at once: the child ran on it.
+        st = steve.wait_state(processes=1)
+        assert (st.available, st.held) == (2, 0)
+        lender.stdin.write("\n")
+        lender.stdin.flush()
+        assert lender.stdout.readline() == "parent wrote 1\n", "make's later return was refused"
+        st = steve.state()
+        assert (st.available, st.held) == (2, 0), "the later return made a token"
+    finally:
+        lender.kill()
+        lender.wait()
+    steve.wait_state(processes=0, available=2)
 
 
 def test_threads_of_one_process_share_its_holdings(start_steve, clients):

@@ -1,12 +1,18 @@
 """Hostile and broken clients: each gets a clear error and the pool stays whole."""
 import errno
 import fcntl
+import json
 import os
 import resource
 import struct
+import subprocess
+import sys
 import threading
 
 import pytest
+
+from conftest import STEVE, STEVIE, as_user, is_mounted, wait_until
+from test_dbus import IFACE, OBJ
 
 STEVE_MAGIC = 0xB7
 
@@ -150,3 +156,84 @@ def test_setters_racing_each_other_end_in_one_valid_state(start_steve):
     assert final in values[:8]
     st = steve.state()
     assert (st.jobs, st.available) == (int(final), int(final))
+
+
+def test_one_user_cannot_take_all_with_a_per_user_limit(start_steve, clients):
+    # Four processes under -p 1 took the whole pool; -U bounds their user.
+    steve = start_steve(4, "--per-process-limit=1", "--per-user-limit=2", "--mode=0666")
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    greedy = [clients(steve, user="nobody") for _ in range(4)]
+    got = []
+    for c in greedy:
+        status, _ = c.result(c.send("read", c.open("rdwr", "nonblock")))
+        got.append(status)
+    assert got.count("ok") == 2, got
+    # A blocked read of that user waits, parked: it holds up no one else.
+    waiting = greedy[3]
+    blocked = waiting.send("read", waiting.open())
+    other = clients(steve, user="daemon")
+    ofd = other.open("rdwr", "nonblock")
+    assert [other.do("read", ofd) for _ in range(1)] == ["+"]
+    assert waiting.pending(blocked)
+    assert steve.stevie("--get-per-user-limit").stdout == "2\n"
+    # Raising the limit serves the parked read at once.
+    steve.stevie("--set-per-user-limit", "3")
+    assert waiting.result(blocked)[0] == "ok"
+    for c in [*greedy, other]:
+        c.kill()
+    assert_whole(steve, 4)
+
+
+def test_command_lines_cannot_forge_log_lines_or_break_d_bus(start_steve, system_bus, clients):
+    steve = start_steve(4, "--bus=system", "-v", env=system_bus.env)
+    wait_until(lambda: system_bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
+               what="steve on the bus")
+    # A newline with a journal priority after it, a byte that is no UTF-8, and
+    # a character cut in two by the 1024-byte limit on command lines.
+    forger = ["x\n<0>forged", b"\xff\xfe".decode("latin-1"), "a" * (1024 - 60) + "\u20ac" * 30]
+    script = "import os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR); os.read(fd, 1); print(1, flush=True); time.sleep(60)"
+    argv = [sys.executable.encode(), b"-c", script.encode(), str(steve.path).encode(),
+            forger[0].encode(), b"\xff\xfe", forger[2].encode()]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"1\n"
+        r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetHolders")
+        label = json.loads(r.stdout)["data"][0][0][1]
+        assert "x\\n<0>forged \\xff\\xfe" in label, label
+        st = steve.state()
+        line = next(l for l in st.lines if f"pid {proc.pid} holds" in l)
+        assert "x\\n<0>forged" in line
+        assert not any(l.startswith("<0>") or l.startswith("forged") for l in steve.lines), steve.log()
+        connected = steve.wait_for_line(f"pid {proc.pid} connected")
+        assert "\\n<0>forged" in steve.lines[connected]
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_callers_steve_cannot_see_are_refused_with_eperm(node_dir):
+    # steve in a pid namespace of its own: the host's processes reach it
+    # with pid 0. They cannot be accounted, and polkit cannot be asked about them.
+    node = node_dir / "hidden-pids"
+    steve = subprocess.Popen(["unshare", "--pid", "--fork", "--kill-child=SIGTERM", str(STEVE), "-j", "2", "--bus=none", "--no-config",
+                              "--mode=0666", "--path", str(node)], stderr=subprocess.PIPE, text=True)
+    try:
+        while "running on" not in (line := steve.stderr.readline()):
+            assert line, "steve stopped before it ran"
+        r = subprocess.run(as_user("nobody", [str(STEVIE), f"--device={node}", "--set-jobs", "3"]),
+                           capture_output=True, text=True)
+        assert r.returncode == 1 and "not allowed to set jobs" in r.stderr, r.stderr
+        fd = os.open(node, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            with pytest.raises(PermissionError):
+                os.read(fd, 1)
+        finally:
+            os.close(fd)
+    finally:
+        # unshare ignores SIGTERM while it waits; its death sends steve one.
+        steve.kill()
+        steve.wait(timeout=10)
+        wait_until(lambda: not is_mounted(node), what="steve to stop and unmount", timeout=10)
+        if is_mounted(node):
+            subprocess.run(["umount", "-l", str(node)], check=False)

@@ -290,7 +290,8 @@ def complete(stage, *words):
 
 
 def test_bash_completion_offers_options_and_values(stage):
-    assert complete(stage, "steve", "--per") == ["--per-process-limit="]
+    assert complete(stage, "steve", "--per") == ["--per-process-limit=", "--per-user-limit="]
+    assert complete(stage, "steve", "--per-user-limit", "") == []      # a value, no options
     assert complete(stage, "steve", "--bus", "") == ["system", "session", "none"]
     assert "--get-jobs" in complete(stage, "stevie", "--get-")
     assert "--set-jobs=" in complete(stage, "stevie", "--set-j")

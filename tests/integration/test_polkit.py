@@ -1,23 +1,30 @@
-"""polkit decides who changes steve, through D-Bus and through ioctls alike.
+"""polkit decides who changes steve, through D-Bus and through ioctls alike,
+in the configuration that ships: steve running as its own user, steve, as the
+systemd unit, the OpenRC script and D-Bus activation run it.
 
-The real polkitd runs against a private bus, in a private mount namespace
-where tmpfs covers the actions and rules directories (holding steve's policy,
-its example rule and a test rule) and /etc/group gains a jobserver group.
+A private mount namespace stands in for the system's configuration: tmpfs
+over polkit's actions and rules directories (steve's policy, its example
+rule and a test rule) and /etc/passwd and /etc/group with the steve user and
+a jobserver group, bind-mounted. dbus-daemon, the real polkitd and steve run
+in it; steve is handed its node the way socket activation hands it and runs
+as steve. Callers and clients outside see the same bus socket and node.
 Nothing outside the namespace changes.
 """
+import json
 import os
 import pathlib
 import pwd
-import shlex
 import subprocess
 import time
 
 import pytest
 
-from conftest import ROOT, PrivateBus, wait_until
+from conftest import ROOT, PrivateBus, as_user, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
+from test_service import activated, activation_fd
 
 POLKITD = "/usr/lib/polkit-1/polkitd"
+STEVE_UID = 4243                # the steve user, in the namespace only
 JOBSERVER_GID = 4242
 IN_GROUP = "daemon"             # a member of jobserver: the example rule lets it configure
 STRANGER = "nobody"             # in no group: denied
@@ -31,20 +38,23 @@ polkit.addRule(function(action, subject) {{
 """
 
 
-class Polkitd:
-    def __init__(self, bus, directory):
-        self.bus = bus
-        self.directory = directory
-        group = pathlib.Path("/etc/group").read_text()
-        if f":{JOBSERVER_GID}:" in group or "\njobserver:" in group:
-            pytest.skip("this machine already has a jobserver group or gid 4242")
-        (directory / "group").write_text(group + f"jobserver:x:{JOBSERVER_GID}:{IN_GROUP}\n")
-        (directory / "99-test.rules").write_text(TEST_RULE)
-        self.proc = None
-        self.start()
+class SystemNamespace:
+    """The system's configuration for steve, polkitd and the bus, in a mount
+    namespace kept open by a sleeping process; enter() runs a command in it."""
 
-    def start(self):
-        d = self.directory
+    def __init__(self, directory):
+        for name in ("passwd", "group"):
+            text = pathlib.Path("/etc", name).read_text()
+            if f":{STEVE_UID}:" in text or f":{JOBSERVER_GID}:" in text or "\nsteve:" in text \
+                    or "\njobserver:" in text:
+                pytest.skip(f"this machine has a steve user, a jobserver group or uses ids {STEVE_UID}/{JOBSERVER_GID}")
+        (directory / "passwd").write_text(pathlib.Path("/etc/passwd").read_text() +
+                                          f"steve:x:{STEVE_UID}:{STEVE_UID}:steve jobserver:/nonexistent:"
+                                          "/usr/sbin/nologin\n")
+        (directory / "group").write_text(pathlib.Path("/etc/group").read_text() +
+                                         f"steve:x:{STEVE_UID}:\njobserver:x:{JOBSERVER_GID}:{IN_GROUP}\n")
+        (directory / "99-test.rules").write_text(TEST_RULE)
+        d = directory
         script = " && ".join([
             "mount -t tmpfs tmpfs /usr/share/polkit-1/actions",
             f"cp {ROOT}/polkit/org.steve.Jobserver.policy /usr/share/polkit-1/actions/",
@@ -52,11 +62,35 @@ class Polkitd:
             "mount -t tmpfs -o mode=0755 tmpfs /etc/polkit-1/rules.d",
             f"cp {ROOT}/polkit/50-steve-jobserver.rules {d}/99-test.rules /etc/polkit-1/rules.d/",
             "chmod 0644 /etc/polkit-1/rules.d/* /usr/share/polkit-1/actions/*",
+            f"mount --bind {d}/passwd /etc/passwd",
             f"mount --bind {d}/group /etc/group",
-            f"exec {POLKITD} --no-debug",   # it drops to the polkitd user itself
+            "echo ready",
+            "exec sleep infinity",
         ])
-        self.proc = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
-                                     env=dict(os.environ, **self.bus.env), stderr=subprocess.DEVNULL)
+        self.holder = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                                       stdout=subprocess.PIPE, text=True)
+        assert self.holder.stdout.readline() == "ready\n", "cannot set up the namespace"
+
+    def enter(self, argv):
+        # Its root too: in the VM tier the tests run chrooted, and a mount
+        # namespace's own root is the initramfs.
+        return ["nsenter", f"--target={self.holder.pid}", "--mount", "--root", "--wd", "--", *argv]
+
+    def close(self):
+        self.holder.kill()
+        self.holder.wait()
+
+
+class Polkitd:
+    def __init__(self, ns, bus):
+        self.ns, self.bus = ns, bus
+        self.proc = None
+        self.start()
+
+    def start(self):
+        # It drops to the polkitd user itself.
+        self.proc = subprocess.Popen(self.ns.enter([POLKITD, "--no-debug"]), env=dict(os.environ, **self.bus.env),
+                                     stderr=subprocess.DEVNULL)
         wait_until(lambda: "org.freedesktop.PolicyKit1" in self.bus.busctl("list", "--acquired").stdout,
                    what="polkitd on the bus")
 
@@ -68,30 +102,51 @@ class Polkitd:
 
 @pytest.fixture
 def polkit(node_dir):
-    bus = PrivateBus(node_dir, ["/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf"])
-    daemon = Polkitd(bus, node_dir)
-    yield bus, daemon
+    ns = SystemNamespace(node_dir)
+    bus = PrivateBus(node_dir, ["/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf"], wrap=ns.enter([]))
+    daemon = Polkitd(ns, bus)
+    yield ns, bus, daemon
     daemon.kill()
     bus.stop()
+    ns.close()
 
 
 @pytest.fixture
-def steve_polkit(start_steve, polkit):
-    bus, daemon = polkit
+def shipped_steve(transport, start_steve, polkit, node_dir):
+    """steve as the unit runs it: handed its node by the service manager,
+    running as steve, in the system's configuration."""
+    ns, bus, _ = polkit
+    node = node_dir / "shipped"
+    started = []
 
     def start(jobs=4):
-        steve = start_steve(jobs, "--bus=system", "--mode=0666", "-v", env=bus.env)
-        if steve.transport == "cuse":
-            steve.path.chmod(0o666)     # what a udev rule would do for the jobserver group
+        fd = activation_fd(transport, node, "root")
+        wrap, passed = activated(fd)
+        try:
+            steve = start_steve(jobs, "--bus=system", "-v", "--mode=0666", env=bus.env, pass_fds=(passed,),
+                                path=node,
+                                wrap=ns.enter(["setpriv", f"--reuid={STEVE_UID}", f"--regid={STEVE_UID}",
+                                               "--clear-groups", *wrap]))
+        finally:
+            os.close(passed)
+        # udev gives the device to the jobserver group; the tests' callers are
+        # in it or not, but all of them must reach the node to be asked at all.
+        if transport == "cuse":
+            steve.path.chmod(0o666)
+        started.append(steve)
         wait_until(lambda: bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
                    what="steve on the bus")
+        with open(f"/proc/{steve.pid}/status") as f:
+            assert f"Uid:\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}" in f.read()
         return steve
-    return start
+    yield start
+    if node.exists() and transport == "fuse":
+        subprocess.run(["umount", "-l", str(node)], check=False, stderr=subprocess.DEVNULL)
 
 
-def test_stranger_is_refused_through_both_doors(transport, steve_polkit, polkit):
-    bus, _ = polkit
-    steve = steve_polkit(3)
+def test_stranger_is_refused_through_both_doors(shipped_steve, polkit):
+    _, bus, _ = polkit
+    steve = shipped_steve(3)
     r = steve.stevie("--set-jobs", "4", user=STRANGER, check=False)
     assert r.returncode == 1 and "not allowed to set jobs" in r.stderr
     out = dbus_call(bus, "set", "Jobs", "u", "4", user=STRANGER)
@@ -101,41 +156,45 @@ def test_stranger_is_refused_through_both_doors(transport, steve_polkit, polkit)
     steve.wait_for_line(f"org.steve.Jobserver.configure denied: uid {pwd.getpwnam(STRANGER).pw_uid}")
 
 
-def test_example_rule_lets_the_jobserver_group_configure_but_not_manage(transport, steve_polkit, polkit, clients):
-    bus, _ = polkit
-    steve = steve_polkit(3)
+def test_example_rule_lets_the_jobserver_group_configure_but_not_manage(shipped_steve, polkit):
+    _, bus, _ = polkit
+    steve = shipped_steve(3)
+    # The grant itself: what never worked while tests ran steve as root.
     steve.stevie("--set-jobs", "4", user=IN_GROUP)
     assert get(bus, "Jobs") == "4"
     assert dbus_call(bus, "set", "Jobs", "u", "5", user=IN_GROUP) == "ok"
     assert steve.stevie("--get-jobs").stdout == "5\n"
-    # pause and reclaim are org.steve.Jobserver.manage, which the rule does not grant
-    r = steve.stevie("--pause", user=IN_GROUP, check=False)
-    assert r.returncode == 1
+    steve.wait_for_line(f"org.steve.Jobserver.configure allowed: uid {pwd.getpwnam(IN_GROUP).pw_uid}")
+    # pause, reclaim and min-jobs 0 are org.steve.Jobserver.manage, which the rule does not grant
+    assert steve.stevie("--pause", user=IN_GROUP, check=False).returncode == 1
+    r = steve.stevie("--set-min-jobs", "0", user=IN_GROUP, check=False)
+    assert r.returncode == 1 and "not allowed" in r.stderr
+    assert steve.stevie("--set-min-jobs", "2", user=IN_GROUP).returncode == 0
     out = dbus_call(bus, "call", "ReclaimTokens", "u", "1", user=IN_GROUP)
     assert out.startswith("err org.freedesktop.DBus.Error.AccessDenied"), out
     steve.wait_for_line("org.steve.Jobserver.manage denied: uid 1")
 
 
-def test_authentication_required_is_said_so_on_dbus(steve_polkit, polkit):
-    bus, _ = polkit
-    steve_polkit(3)
+def test_authentication_required_is_said_so_on_dbus(shipped_steve, polkit):
+    _, bus, _ = polkit
+    shipped_steve(3)
     out = dbus_call(bus, "set", "Jobs", "u", "4", user=CHALLENGED)
     assert out.startswith("err org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"), out
     assert get(bus, "Jobs") == "3"
 
 
-def test_root_needs_no_polkit(steve_polkit, polkit):
-    bus, daemon = polkit
-    steve = steve_polkit(3)
+def test_root_needs_no_polkit(shipped_steve, polkit):
+    _, bus, daemon = polkit
+    steve = shipped_steve(3)
     daemon.kill()
     steve.stevie("--set-jobs", "6")
     bus.busctl("set-property", *OBJ, IFACE, "Paused", "b", "true")
     assert steve.stevie("--get-jobs", "--get-paused").stdout.split() == ["6", "1"]
 
 
-def test_dead_polkitd_means_denied_quickly_and_tokens_keep_flowing(transport, steve_polkit, polkit, clients):
-    bus, daemon = polkit
-    steve = steve_polkit(2)
+def test_dead_polkitd_means_denied_quickly_and_tokens_keep_flowing(shipped_steve, polkit, clients):
+    _, bus, daemon = polkit
+    steve = shipped_steve(2)
     steve.stevie("--set-jobs", "3", user=IN_GROUP)       # polkitd answers
     daemon.kill()
     started = time.monotonic()
@@ -152,3 +211,25 @@ def test_dead_polkitd_means_denied_quickly_and_tokens_keep_flowing(transport, st
     daemon.start()
     wait_until(lambda: steve.stevie("--set-jobs", "5", user=IN_GROUP, check=False).returncode == 0,
                what="polkitd to answer again")
+
+
+def holders(bus, user=None):
+    r = bus.busctl("--json=short", "call", *OBJ, IFACE, "GetHolders", user=user)
+    return {pid: label for pid, label, *_ in json.loads(r.stdout)["data"][0]}
+
+
+def test_command_lines_are_shown_to_their_owner_and_root_only(shipped_steve, polkit, clients):
+    _, bus, _ = polkit
+    steve = shipped_steve(4)
+    mine, theirs = clients(steve, user=STRANGER), clients(steve)
+    mine.do("read", mine.open())
+    theirs.do("read", theirs.open())
+    as_stranger = holders(bus, user=STRANGER)
+    assert "jsclient.py" in as_stranger[mine.pid], "a caller sees its own command lines"
+    assert as_stranger[theirs.pid] == "python3", "another user's command line leaked"
+    as_group = holders(bus, user=IN_GROUP)
+    assert as_group[mine.pid] == "python3" and as_group[theirs.pid] == "python3"
+    as_root = holders(bus)
+    assert "jsclient.py" in as_root[mine.pid] and "jsclient.py" in as_root[theirs.pid]
+    # Asked through polkit (org.steve.Jobserver.inspect), not refused: names instead.
+    steve.wait_for_line(f"org.steve.Jobserver.inspect denied: uid {pwd.getpwnam(STRANGER).pw_uid}")

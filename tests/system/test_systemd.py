@@ -7,6 +7,7 @@ import json
 import os
 import pathlib
 import pwd
+import shutil
 import subprocess
 import time
 
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("STEVE_UNDER_SYSTEMD") != "1",
                                 reason="needs the systemd VM (tests/vm/run --systemd)")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build"))
+BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build")).resolve()
 DEVICE = pathlib.Path("/dev/steve")
 BUS = ("org.steve.Jobserver", "/org/steve/Jobserver", "org.steve.Jobserver")
 
@@ -178,3 +179,44 @@ def test_watchdog_pings_reach_systemd(steve):
     finally:
         dropin.unlink()
         run("systemctl", "daemon-reload")
+
+
+@pytest.fixture
+def example_rule():
+    """The shipped example rule installed, and daemon in the jobserver group."""
+    rule = pathlib.Path("/etc/polkit-1/rules.d/50-steve-jobserver.rules")
+    rule.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "polkit" / "50-steve-jobserver.rules", rule)
+    run("usermod", "-aG", "jobserver", "daemon")
+    yield "daemon"
+    rule.unlink()
+    run("gpasswd", "-d", "daemon", "jobserver", check=False)
+
+
+def as_member(user, *argv):
+    return run("setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", *argv, check=False)
+
+
+def test_polkit_grants_the_jobserver_group_with_steve_unprivileged(steve, example_rule):
+    # steve runs as steve here, as shipped: polkitd answers it about its
+    # callers only because the actions name steve as their owner.
+    r = as_member(example_rule, "busctl", "set-property", *BUS, "Jobs", "u", "7")
+    assert r.returncode == 0, r.stderr
+    assert jobs() == 7
+    r = as_member(example_rule, str(BUILD / "client" / "stevie"), "--set-jobs", "6")
+    assert r.returncode == 0, r.stderr
+    assert jobs() == 6
+    # configure only: managing stays an administrator's
+    r = as_member(example_rule, "busctl", "call", *BUS, "ReclaimTokens", "u", "1")
+    assert r.returncode != 0 and ("Access denied" in r.stderr or "Not authorized" in r.stderr), r.stderr
+    r = as_member("nobody", "busctl", "set-property", *BUS, "Jobs", "u", "5")
+    assert r.returncode != 0
+    assert jobs() == 6
+
+
+def test_the_sandbox_bounds_tasks_and_memory(steve):
+    assert show("TasksMax") == "32"
+    assert show("MemoryMax") == str(256 << 20)
+    # /dev/cuse is not allowed: the passed fd needs it not (ProtectClock adds the rtc).
+    assert "cuse" not in show("DeviceAllow")
+    take_and_return()

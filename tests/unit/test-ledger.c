@@ -50,7 +50,7 @@ static const LedgerJob *jobs(const LedgerProcess *p) {
 TEST(grants_until_empty_then_would_block) {
         Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 2);
-        ledger_process_attach(l, &a, 100);
+        ledger_process_attach(l, &a, 100, 1000);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
@@ -67,9 +67,9 @@ TEST(waiters_are_served_in_fifo_order_and_go_to_the_back) {
         Ledger *l; Events e; LedgerProcess a, b, c;
         LedgerWaiter wa = {}, wb = {}, wc = {}, wa2 = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
-        ledger_process_attach(l, &c, 3);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
+        ledger_process_attach(l, &c, 3, 1000);
 
         CHECK_EQ(ledger_acquire(l, &c, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, &wa, 1), LEDGER_QUEUED);
@@ -102,8 +102,8 @@ TEST(nonblocking_reader_cannot_jump_the_queue) {
         Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wa = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
         CHECK_EQ(ledger_release(l, &b, 1, 0), 0);
@@ -119,8 +119,8 @@ TEST(cancelled_waiter_leaves_queue_and_loses_nothing) {
         Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wa = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
         ledger_cancel(l, &wa);
@@ -139,8 +139,8 @@ TEST(poll_reserves_a_token_a_blocking_reader_cannot_take) {
         Ledger *l; Events e; LedgerProcess poller, reader;
         LedgerWaiter wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &poller, 1);
-        ledger_process_attach(l, &reader, 2);
+        ledger_process_attach(l, &poller, 1, 1000);
+        ledger_process_attach(l, &reader, 2, 1000);
         CHECK_EQ(ledger_poll(l, &poller, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(st(l).reserved, 1);
         CHECK_EQ(ledger_available_to(l, &poller), 1);
@@ -163,8 +163,8 @@ TEST(reservation_expires_and_goes_to_the_next_waiter) {
         Ledger *l; Events e; LedgerProcess poller, reader;
         LedgerWaiter wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &poller, 1);
-        ledger_process_attach(l, &reader, 2);
+        ledger_process_attach(l, &poller, 1, 1000);
+        ledger_process_attach(l, &reader, 2, 1000);
         CHECK_EQ(ledger_poll(l, &poller, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_next_deadline(l), 500 * MS);
         CHECK_EQ(ledger_acquire(l, &reader, &wr, 1), LEDGER_QUEUED);
@@ -185,9 +185,9 @@ TEST(queued_poller_is_told_when_a_token_is_reserved_for_it) {
         Ledger *l; Events e; LedgerProcess poller, holder, reader;
         LedgerWaiter wp = {}, wr = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &poller, 1);
-        ledger_process_attach(l, &holder, 2);
-        ledger_process_attach(l, &reader, 3);
+        ledger_process_attach(l, &poller, 1, 1000);
+        ledger_process_attach(l, &holder, 2, 1000);
+        ledger_process_attach(l, &reader, 3, 1000);
         CHECK_EQ(ledger_acquire(l, &holder, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_poll(l, &poller, &wp, 0), LEDGER_QUEUED);
         CHECK_EQ(ledger_poll(l, &poller, &wp, 1), LEDGER_QUEUED);     /* no second entry */
@@ -209,7 +209,7 @@ TEST(queued_poller_is_told_when_a_token_is_reserved_for_it) {
 TEST(release_more_than_held_is_refused_and_changes_nothing) {
         Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 4);
-        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &a, 1, 1000);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_release(l, &a, 3, 0), LEDGER_NOT_HELD);
@@ -222,43 +222,140 @@ TEST(release_more_than_held_is_refused_and_changes_nothing) {
         ledger_free(l);
 }
 
-TEST(implicit_slot_may_be_returned_once_before_acquiring) {
-        Ledger *l; Events e; LedgerProcess a, b;
+TEST(implicit_slot_is_taken_from_the_lender_once) {
+        Ledger *l; Events e; LedgerProcess make, child, other;
+        LedgerWaiter w = {};
         setup(&l, &e, 2);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
-        CHECK_EQ(ledger_release(l, &b, 2, 0), LEDGER_NOT_HELD);       /* only exactly one */
-        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
-        CHECK_EQ(ledger_process_held(&a), -1);
-        CHECK_EQ(st(l).available, 3);
-        CHECK_EQ(ledger_release(l, &a, 1, 0), LEDGER_NOT_HELD);       /* only once */
+        ledger_process_attach(l, &make, 1, 1000);
+        ledger_process_attach(l, &child, 2, 1000);
+        ledger_process_attach(l, &other, 3, 1000);
+        /* make holds the token its child runs on; both of the pool's are out */
+        CHECK_EQ(ledger_acquire(l, &make, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &other, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &other, &w, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &child, 2, 0), LEDGER_NOT_HELD);   /* only exactly one */
+        CHECK_EQ(ledger_release(l, &child, 1, 0), LEDGER_IMPLICIT_SLOT);
+        CHECK_EQ(st(l).available, 0);                                 /* nothing yet */
+        CHECK_EQ(ledger_return_implicit(l, &child, &make, 1), 0);
+        /* make's token went back and straight to the waiter */
+        CHECK(e.n == 1 && e.order[0] == &w);
+        CHECK_EQ(ledger_process_held(&make), 0);
+        CHECK_EQ(ledger_process_held(&child), 0);
         CHECK(ledger_consistent(l));
-        /* taking it back settles the debt without a job record */
-        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_process_held(&a), 0);
-        CHECK_EQ(n_jobs(&a), 0);
-        CHECK_EQ(ledger_release(l, &a, 1, 0), LEDGER_NOT_HELD);
-        ledger_process_exit(l, &a, 0);
-        ledger_process_exit(l, &b, 0);
+        /* only once */
+        CHECK_EQ(ledger_release(l, &child, 1, 2), LEDGER_NOT_HELD);
+        CHECK_EQ(ledger_return_implicit(l, &child, &make, 2), LEDGER_NOT_HELD);
+        /* make returns that token when the child is done: absorbed */
+        CHECK_EQ(ledger_release(l, &make, 1, 3), 0);
+        CHECK_EQ(st(l).available, 0);
+        CHECK_EQ(ledger_release(l, &make, 1, 3), LEDGER_NOT_HELD);
+        ledger_process_exit(l, &child, 4);
+        ledger_process_exit(l, &make, 4);
+        ledger_process_exit(l, &other, 4);
         CHECK_EQ(st(l).available, 2);
         ledger_free(l);
 }
 
-TEST(debtor_exit_takes_its_token_back_out_of_the_pool) {
-        Ledger *l; Events e; LedgerProcess a, b;
-        setup(&l, &e, 1);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
-        CHECK_EQ(ledger_release(l, &a, 1, 0), 0);
-        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
-        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
-        ledger_process_exit(l, &a, 0);
-        CHECK_EQ(st(l).available, -1);
+TEST(implicit_slot_without_a_lender_changes_nothing) {
+        Ledger *l; Events e; LedgerProcess p[10], holder;
+        setup(&l, &e, 4);
+        ledger_process_attach(l, &holder, 100, 1000);
+        CHECK_EQ(ledger_acquire(l, &holder, NULL, 0), LEDGER_GRANTED);
+        /* ten fresh processes each return "their" slot: the pool does not grow */
+        for (int i = 0; i < 10; i++) {
+                ledger_process_attach(l, &p[i], 1 + i, 65534);
+                CHECK_EQ(ledger_release(l, &p[i], 1, 0), LEDGER_IMPLICIT_SLOT);
+                CHECK_EQ(ledger_return_implicit(l, &p[i], NULL, 0), 0);
+        }
+        CHECK_EQ(st(l).available, 3);
+        /* a lender that holds nothing lends nothing */
+        CHECK_EQ(ledger_release(l, &holder, 1, 0), 0);
+        LedgerProcess late;
+        ledger_process_attach(l, &late, 50, 65534);
+        CHECK_EQ(ledger_return_implicit(l, &late, &holder, 0), 0);
+        CHECK_EQ(st(l).available, 4);
+        /* and who returned its slot may still take tokens as usual */
+        CHECK_EQ(ledger_acquire(l, &p[0], NULL, 1), LEDGER_GRANTED);
+        CHECK_EQ(n_jobs(&p[0]), 1);
         CHECK(ledger_consistent(l));
-        CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_WOULD_BLOCK);
-        CHECK_EQ(ledger_release(l, &b, 2, 0), 0);
-        CHECK_EQ(st(l).available, 1);
-        ledger_process_exit(l, &b, 0);
+        for (int i = 0; i < 10; i++)
+                ledger_process_exit(l, &p[i], 2);
+        ledger_process_exit(l, &late, 2);
+        ledger_process_exit(l, &holder, 2);
+        CHECK_EQ(st(l).available, 4);
+        ledger_free(l);
+}
+
+TEST(per_user_limit_parks_a_users_waiters_and_lets_others_pass) {
+        Ledger *l; Events e; LedgerProcess a1, a2, a3, b;
+        LedgerWaiter w1 = {}, w2 = {}, w3 = {}, wb = {};
+        LedgerLimits limits = { .min_jobs = 1, .per_user_limit = 2 };
+        setup(&l, &e, 3);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &a1, 1, 1000);
+        ledger_process_attach(l, &a2, 2, 1000);
+        ledger_process_attach(l, &a3, 3, 1000);
+        ledger_process_attach(l, &b, 4, 2000);
+        CHECK_EQ(ledger_acquire(l, &a1, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_poll(l, &a2, NULL, 0), LEDGER_GRANTED);       /* a reservation counts */
+        CHECK_EQ(ledger_acquire(l, &a3, NULL, 0), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_available_to(l, &a3), 0);
+        CHECK_EQ(ledger_available_to(l, &b), 1);
+        CHECK_EQ(ledger_acquire(l, &a3, &w1, 1), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &a3, &w2, 2), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &a1, &w3, 3), LEDGER_QUEUED);
+        CHECK(ledger_waiter_parked(&w1) && ledger_waiter_parked(&w2) && ledger_waiter_parked(&w3));
+        /* user 1000's waiters hold up nobody else */
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 4), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &b, &wb, 4), LEDGER_QUEUED);
+        CHECK(!ledger_waiter_parked(&wb));
+        CHECK(ledger_consistent(l));
+        /* a1 returns one: user 1000 has room for one, so one of its parked
+         * waiters queues, behind b's, and the other two stay parked */
+        CHECK_EQ(ledger_release(l, &a1, 1, 5), 0);
+        CHECK(e.n == 1 && e.order[0] == &wb);
+        CHECK(ledger_waiter_queued(&w1) && !ledger_waiter_parked(&w1));
+        CHECK(ledger_waiter_parked(&w2) && ledger_waiter_parked(&w3));
+        CHECK(ledger_consistent(l));
+        CHECK_EQ(ledger_release(l, &b, 1, 6), 0);
+        CHECK(e.n == 2 && e.order[1] == &w1);
+        CHECK(ledger_waiter_parked(&w2) && ledger_waiter_parked(&w3));
+        CHECK(ledger_consistent(l));
+        /* lifting the limit queues them in the order they came */
+        limits.per_user_limit = 0;
+        ledger_set_limits(l, &limits, 7);
+        CHECK(!ledger_waiter_parked(&w2) && !ledger_waiter_parked(&w3));
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &b, 8);
+        CHECK(e.n == 3 && e.order[2] == &w2);
+        ledger_process_exit(l, &a1, 8);         /* w3 was a1's: it leaves with it */
+        CHECK(!ledger_waiter_queued(&w3));
+        ledger_process_exit(l, &a2, 8);
+        ledger_process_exit(l, &a3, 8);
+        CHECK_EQ(st(l).available, 3);
+        ledger_free(l);
+}
+
+TEST(a_users_exit_and_cancel_keep_its_count) {
+        Ledger *l; Events e; LedgerProcess a1, a2;
+        LedgerWaiter w1 = {}, w2 = {};
+        LedgerLimits limits = { .min_jobs = 1, .per_user_limit = 1 };
+        setup(&l, &e, 3);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &a1, 1, 1000);
+        ledger_process_attach(l, &a2, 2, 1000);
+        CHECK_EQ(ledger_acquire(l, &a1, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a2, &w1, 0), LEDGER_QUEUED);
+        CHECK_EQ(ledger_acquire(l, &a2, &w2, 0), LEDGER_QUEUED);
+        ledger_cancel(l, &w1);
+        CHECK(!ledger_waiter_queued(&w1) && ledger_waiter_parked(&w2));
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a1, 1);
+        CHECK(e.n == 1 && e.order[0] == &w2);
+        CHECK_EQ(ledger_process_held(&a2), 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a2, 2);
+        CHECK_EQ(st(l).available, 3);
         ledger_free(l);
 }
 
@@ -266,9 +363,9 @@ TEST(exit_returns_holdings_reservation_and_serves_next) {
         Ledger *l; Events e; LedgerProcess a, b, c;
         LedgerWaiter wa = {}, wc = {};
         setup(&l, &e, 2);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
-        ledger_process_attach(l, &c, 3);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
+        ledger_process_attach(l, &c, 3, 1000);
         CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_poll(l, &b, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, &wa, 0), LEDGER_QUEUED);
@@ -288,8 +385,8 @@ TEST(exit_of_a_waiting_process_removes_its_waiters) {
         Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter w1 = {}, w2 = {}, wp = {};
         setup(&l, &e, 1);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         CHECK_EQ(ledger_acquire(l, &b, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, &w1, 0), LEDGER_QUEUED);
         CHECK_EQ(ledger_acquire(l, &a, &w2, 0), LEDGER_QUEUED);
@@ -306,7 +403,7 @@ TEST(exit_of_a_waiting_process_removes_its_waiters) {
 TEST(many_tokens_one_process_oldest_job_returned_first) {
         Ledger *l; Events e; LedgerProcess a;
         setup(&l, &e, 64);
-        ledger_process_attach(l, &a, 1);
+        ledger_process_attach(l, &a, 1, 1000);
         for (uint64_t i = 0; i < 64; i++)
                 CHECK_EQ(ledger_acquire(l, &a, NULL, i), LEDGER_GRANTED);
         CHECK_EQ(ledger_release(l, &a, 10, 100), 0);
@@ -324,9 +421,9 @@ TEST(per_process_limit_parks_the_greedy_without_blocking_others) {
         LedgerLimits limits = { .min_jobs = 1, .per_process_limit = 2 };
         setup(&l, &e, 4);
         ledger_set_limits(l, &limits, 0);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
-        ledger_process_attach(l, &h, 3);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
+        ledger_process_attach(l, &h, 3, 1000);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
@@ -371,8 +468,8 @@ TEST(throttled_pool_hands_out_only_min_jobs) {
         LedgerLimits limits = { .min_jobs = 2 };
         setup(&l, &e, 4);
         ledger_set_limits(l, &limits, 0);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         ledger_set_throttled(l, true, 0);
         CHECK(!ledger_held_back_by_throttle(l));
         CHECK_EQ(ledger_available_to(l, &a), 2);
@@ -395,8 +492,8 @@ TEST(paused_pool_hands_out_nothing_but_takes_returns) {
         LedgerWaiter wb = {};
         LedgerLimits limits = { .min_jobs = 1, .paused = true };
         setup(&l, &e, 2);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         ledger_set_limits(l, &limits, 0);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_WOULD_BLOCK);
@@ -418,8 +515,8 @@ TEST(shrinking_takes_nothing_back_and_growing_serves_waiters) {
         Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         setup(&l, &e, 4);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         for (int i = 0; i < 3; i++)
                 CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         ledger_set_jobs(l, 1, 0);
@@ -442,8 +539,8 @@ TEST(reclaim_returns_holdings_and_absorbs_later_returns) {
         Ledger *l; Events e; LedgerProcess a, b;
         LedgerWaiter wb = {};
         setup(&l, &e, 2);
-        ledger_process_attach(l, &a, 1);
-        ledger_process_attach(l, &b, 2);
+        ledger_process_attach(l, &a, 1, 1000);
+        ledger_process_attach(l, &b, 2, 1000);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
         CHECK_EQ(ledger_acquire(l, &b, &wb, 0), LEDGER_QUEUED);

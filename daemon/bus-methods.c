@@ -1,0 +1,380 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The calls on org.steve.Jobserver that need to know who is asking:
+ * Properties.Set, ReclaimTokens, GetHolders, GetWaiters. Nothing here waits
+ * on the loop: the caller's uid and pid come from the bus daemon
+ * (GetConnectionCredentials, asked asynchronously), polkit is asked through
+ * auth.c, command lines are read through cmdline.h, and the call is answered
+ * when all of that has come back.
+ *
+ * Command lines are shown to root, to a caller of the same uid as the
+ * process, and to whom polkit grants org.steve.Jobserver.inspect; everyone
+ * else sees the process's name. Either way as valid UTF-8 (text.h).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus-internal.h"
+#include "log.h"
+#include "text.h"
+#include "util.h"
+
+#define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
+
+typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_HOLDERS, CALL_WAITERS } CallKind;
+
+/* A call waiting for what it needs to be answered. */
+struct PendingCall {
+        Bus *bus;
+        CallKind kind;
+        sd_bus_message *message;
+        sd_bus_slot *creds_call;        /* GetConnectionCredentials in flight */
+        AuthRequest *auth;
+        ServerFetch *fetch;
+        AuthSubject subject;            /* once the credentials came */
+        bool see_all;                   /* every process's command line */
+        Params candidate;               /* Set: the parameters to apply */
+        const ParamInfo *param;         /* Set: which one */
+        uint32_t pid;                   /* ReclaimTokens */
+        TAILQ_ENTRY(PendingCall) link;
+};
+
+static void pending_free(PendingCall *pc) {
+        TAILQ_REMOVE(&pc->bus->pending, pc, link);
+        sd_bus_slot_unref(pc->creds_call);
+        auth_cancel(pc->auth);
+        server_fetch_cancel(pc->fetch);
+        sd_bus_message_unref(pc->message);
+        free(pc);
+}
+
+void bus_drop_pending(Bus *b) {
+        while (!TAILQ_EMPTY(&b->pending))
+                pending_free(TAILQ_FIRST(&b->pending)); // NOLINT(clang-analyzer-unix.Malloc): it unlinks it
+}
+
+static void reply_error(sd_bus_message *m, const char *name, const char *message) {
+        (void) sd_bus_reply_method_errorf(m, name, "%s", message);
+}
+
+/* Answers */
+
+typedef struct ListContext {
+        PendingCall *pc;
+        sd_bus_message *reply;
+} ListContext;
+
+/* What the caller may see of p: its command line or only its name, escaped. */
+static char *label(const PendingCall *pc, const ServerProcess *p) {
+        const char *text = (pc->see_all || p->uid == pc->subject.uid) && p->cmdline && p->cmdline[0]
+                           ? p->cmdline : p->comm;
+
+        return text_escape(text, strlen(text));
+}
+
+static int append_holder(const ServerProcess *p, void *userdata) {
+        ListContext *ctx = userdata;
+        Server *server = ctx->pc->bus->server;
+        _cleanup_free_ char *text = NULL;
+        int r;
+
+        if (p->held <= 0)
+                return 0;
+        text = label(ctx->pc, p);
+        if (!text)
+                return -ENOMEM;
+        r = sd_bus_message_open_container(ctx->reply, 'r', "usua(tt)");
+        if (r >= 0)
+                r = sd_bus_message_append(ctx->reply, "usu", (uint32_t) p->pid, text, clamp_u32(p->held));
+        if (r >= 0)
+                r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
+        for (size_t i = 0; r >= 0 && i < p->n_jobs; i++)
+                r = sd_bus_message_append(ctx->reply, "(tt)", p->jobs[i].id,
+                                          server_realtime_of(server, p->jobs[i].started));
+        if (r >= 0)
+                r = sd_bus_message_close_container(ctx->reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(ctx->reply);
+        return r;
+}
+
+static int append_waiter(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata) {
+        ListContext *ctx = userdata;
+        _cleanup_free_ char *text = label(ctx->pc, p);
+
+        if (!text)
+                return -ENOMEM;
+        return sd_bus_message_append(ctx->reply, "(ust)", (uint32_t) p->pid, text,
+                                     server_realtime_of(ctx->pc->bus->server, since));
+}
+
+static void reply_list(void *userdata) {
+        PendingCall *pc = userdata;
+        Server *server = pc->bus->server;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        ListContext ctx = { .pc = pc };
+        int r;
+
+        pc->fetch = NULL;
+        r = sd_bus_message_new_method_return(pc->message, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', pc->kind == CALL_HOLDERS ? "(usua(tt))" : "(ust)");
+        ctx.reply = reply;
+        if (r >= 0)
+                r = pc->kind == CALL_HOLDERS ? server_foreach_holder(server, append_holder, &ctx)
+                                             : server_foreach_waiter(server, append_waiter, &ctx);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        if (r >= 0)
+                r = sd_bus_send(NULL, reply, NULL);
+        if (r < 0)
+                (void) sd_bus_reply_method_errnof(pc->message, r, "Cannot list: %m");
+        pending_free(pc);
+}
+
+/* The command lines first, read off the loop; then the list. */
+static void list_when_read(PendingCall *pc) {
+        if (server_fetch_cmdlines(pc->bus->server, reply_list, pc, &pc->fetch) < 0) {
+                pc->fetch = NULL;
+                reply_list(pc);
+        }
+}
+
+static void on_inspect_authorized(AuthResult result, void *userdata) {
+        PendingCall *pc = userdata;
+
+        pc->auth = NULL;
+        /* Not allowed is no error: the names are shown instead. */
+        pc->see_all = result == AUTH_ALLOWED;
+        list_when_read(pc);
+}
+
+static void on_set_authorized(AuthResult result, void *userdata);
+static void on_reclaim_authorized(AuthResult result, void *userdata);
+
+/* The caller is known: ask what must be asked. */
+static void caller_known(PendingCall *pc) {
+        Bus *b = pc->bus;
+        bool interactive = sd_bus_message_get_allow_interactive_authorization(pc->message);
+        AuthAction action;
+        AuthCallback done;
+        IoctlValue v;
+        int r;
+
+        switch (pc->kind) {
+        case CALL_HOLDERS:
+        case CALL_WAITERS:
+                pc->see_all = pc->subject.uid == 0;
+                if (pc->see_all || !server_others_present(b->server, pc->subject.uid)) {
+                        list_when_read(pc);
+                        return;
+                }
+                action = AUTH_INSPECT;
+                done = on_inspect_authorized;
+                break;
+        case CALL_SET:
+                param_get(&pc->candidate, pc->param, &v);
+                action = param_needs_manage(pc->param, &v) ? AUTH_MANAGE : AUTH_CONFIGURE;
+                done = on_set_authorized;
+                break;
+        default:
+                action = AUTH_MANAGE;
+                done = on_reclaim_authorized;
+                break;
+        }
+        r = auth_check(b->auth, action, &pc->subject, interactive, done, pc, &pc->auth);
+        if (r < 0) {
+                pc->auth = NULL;
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Cannot ask who may do this");
+                pending_free(pc);
+        }
+}
+
+/* GetConnectionCredentials answered: a{sv} with UnixUserID and ProcessID. */
+static int read_credentials(sd_bus_message *m, uid_t *uid, pid_t *pid) {
+        bool have_uid = false;
+        const char *key;
+        uint32_t value;
+        int r;
+
+        r = sd_bus_message_enter_container(m, 'a', "{sv}");
+        while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
+                r = sd_bus_message_read(m, "s", &key);
+                if (r >= 0 && (strcmp(key, "UnixUserID") == 0 || strcmp(key, "ProcessID") == 0)) {
+                        r = sd_bus_message_read(m, "v", "u", &value);
+                        if (r >= 0 && key[0] == 'U') {
+                                *uid = value;
+                                have_uid = true;
+                        } else if (r >= 0)
+                                *pid = (pid_t) value;
+                } else if (r >= 0)
+                        r = sd_bus_message_skip(m, "v");
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(m);
+        }
+        if (r < 0)
+                return r;
+        return have_uid ? 0 : -ENODATA;
+}
+
+static int on_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PendingCall *pc = userdata;
+        uid_t uid = 0;
+        pid_t pid = 0;
+
+        pc->creds_call = sd_bus_slot_unref(pc->creds_call);
+        if (sd_bus_message_is_method_error(m, NULL) || read_credentials(m, &uid, &pid) < 0) {
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, "Cannot tell who is asking");
+                pending_free(pc);
+                return 0;
+        }
+        /* polkitd lives on the system bus; callers on another bus are judged by process. */
+        pc->subject = (AuthSubject) { .uid = uid, .pid = pid,
+                                      .bus_name = pc->bus->kind == BUS_SYSTEM
+                                                  ? sd_bus_message_get_sender(pc->message) : NULL };
+        caller_known(pc);
+        return 0;
+}
+
+/* Starts answering m: asks the bus daemon who sent it. Owns pc from here, also on failure. */
+static int start(Bus *b, sd_bus_message *m, CallKind kind, PendingCall *pc) {
+        int r;
+
+        pc->bus = b;
+        pc->kind = kind;
+        pc->message = sd_bus_message_ref(m);
+        TAILQ_INSERT_TAIL(&b->pending, pc, link);
+        r = sd_bus_call_method_async(sd_bus_message_get_bus(m), &pc->creds_call, "org.freedesktop.DBus",
+                                     "/org/freedesktop/DBus", "org.freedesktop.DBus", "GetConnectionCredentials",
+                                     on_credentials, pc, "s", sd_bus_message_get_sender(m));
+        if (r < 0) {
+                pending_free(pc);
+                return r;
+        }
+        return 1;
+}
+
+/* Changes */
+
+/* false when the call was answered with a refusal. */
+static bool authorized(PendingCall *pc, AuthResult result, const char *what) {
+        pc->auth = NULL;
+        if (result == AUTH_ALLOWED)
+                return true;
+        if (result == AUTH_CHALLENGE)
+                reply_error(pc->message, SD_BUS_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, what);
+        else
+                reply_error(pc->message, SD_BUS_ERROR_ACCESS_DENIED, what);
+        return false;
+}
+
+static void on_set_authorized(AuthResult result, void *userdata) {
+        PendingCall *pc = userdata;
+        Params p = *server_params(pc->bus->server);
+        const char *error = NULL;
+
+        if (authorized(pc, result, "Not authorized to change the jobserver")) {
+                /* Only the property set, onto the parameters as they are now. */
+                param_copy(&p, &pc->candidate, pc->param);
+                if (server_set_params(pc->bus->server, &p, &error) < 0)
+                        reply_error(pc->message, SD_BUS_ERROR_INVALID_ARGS, error);
+                else
+                        (void) sd_bus_reply_method_return(pc->message, NULL);
+        }
+        pending_free(pc);
+}
+
+static void on_reclaim_authorized(AuthResult result, void *userdata) {
+        PendingCall *pc = userdata;
+        uint64_t n = 0;
+
+        if (!authorized(pc, result, "Not authorized to manage the jobserver"))
+                ;
+        else if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
+                (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
+                                                  "No process %" PRIu32 " is known to the jobserver", pc->pid);
+        else
+                (void) sd_bus_reply_method_return(pc->message, "u", clamp_u32((int64_t) n));
+        pending_free(pc);
+}
+
+/* Reads a Set's variant into the candidate parameters. */
+static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
+        const char *type = param_signature(info);
+        char range[128];
+        IoctlValue v = { .u64 = 0 };
+        int b = 0, r;
+
+        r = sd_bus_message_enter_container(m, 'v', type);
+        if (r < 0)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
+                                         info->bus_name, type);
+        r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
+                                                  : info->kind == PARAM_COUNT ? (void *) &v.u32
+                                                  : info->kind == PARAM_BYTES ? (void *) &v.u64 : (void *) &v.d);
+        if (r < 0)
+                return r;
+        if (info->kind == PARAM_BOOL)
+                v.u32 = b != 0;
+        if (!param_set(p, info, &v)) {
+                param_describe(info, range, sizeof range);
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s must be %s", info->bus_name, range);
+        }
+        return 0;
+}
+
+int bus_handle_set(Bus *b, sd_bus_message *m, const ParamInfo *info, sd_bus_error *error) {
+        Params candidate = *server_params(b->server);
+        const char *invalid;
+        PendingCall *pc;
+        int r;
+
+        /* Nonsense is refused before anyone is asked. */
+        r = read_property_value(m, info, &candidate, error);
+        if (r < 0)
+                return r;
+        invalid = params_invalid(&candidate);
+        if (invalid)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", invalid);
+        pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        pc->candidate = candidate;
+        pc->param = info;
+        return start(b, m, CALL_SET, pc);
+}
+
+int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PendingCall *pc;
+        uint32_t pid;
+        int r;
+
+        r = sd_bus_message_read(m, "u", &pid);
+        if (r < 0)
+                return r;
+        if (pid == 0 || pid > INT32_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid pid %" PRIu32, pid);
+        pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        pc->pid = pid;
+        return start(userdata, m, CALL_RECLAIM, pc);
+}
+
+static int list(sd_bus_message *m, Bus *b, CallKind kind) {
+        PendingCall *pc = calloc(1, sizeof *pc);
+
+        if (!pc)
+                return -ENOMEM;
+        return start(b, m, kind, pc);
+}
+
+int bus_method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return list(m, userdata, CALL_HOLDERS);
+}
+
+int bus_method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return list(m, userdata, CALL_WAITERS);
+}

@@ -1,0 +1,134 @@
+"""A user who stalls their own mmap lock cannot stall steve.
+
+Reading /proc/PID/cmdline takes that process's mmap lock, and any user can
+hold their own for as long as they like: a page fault on a FUSE file that
+never answers (stallfs, which fusermount3 would let them mount), with an
+mmap() queued behind it (stall-client). steve reads command lines off its
+loop, with a deadline, so while such a client holds a token, other clients'
+tokens keep flowing, GetHolders and the SIGUSR1 report answer (with the
+process's name), and the watchdog keeps being pinged.
+"""
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import BUILD, as_user, wait_until
+from test_dbus import IFACE, OBJ
+
+STALLFS = BUILD / "tests" / "stallfs"
+STALL_CLIENT = BUILD / "tests" / "stall-client"
+
+
+class StallFs:
+    """stallfs mounted at a directory; its file never answers a read."""
+
+    def __init__(self, mountpoint):
+        self.mountpoint = mountpoint
+        mountpoint.mkdir()
+        self.proc = subprocess.Popen([str(STALLFS), str(mountpoint)], stdout=subprocess.PIPE, text=True)
+        assert self.proc.stdout.readline() == "mounted\n"
+        self.file = mountpoint / "f"
+
+    def release(self):
+        """Gone, its connection too: what waits on its reads fails and can die."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        subprocess.run(["umount", "-l", str(self.mountpoint)], stderr=subprocess.DEVNULL, check=False)
+
+
+@pytest.fixture
+def stallfs(node_dir):
+    fs = StallFs(node_dir / "stall")
+    yield fs
+    fs.release()
+
+
+def cmdline_read_hangs(pid, seconds):
+    """Whether reading pid's command line ourselves would hang: the precondition."""
+    done = threading.Event()
+
+    def read():
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                f.read()
+        except OSError:
+            pass
+        done.set()
+    threading.Thread(target=read, daemon=True).start()
+    return not done.wait(seconds)
+
+
+def test_a_stalled_mmap_lock_stalls_nobody_else(start_steve, system_bus, notify, clients, stallfs):
+    steve = start_steve(4, "--bus=system", "--mode=0666",
+                        env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "400000", **system_bus.env})
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    wait_until(lambda: system_bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
+               what="steve on the bus")
+    staller = subprocess.Popen(as_user("nobody", [str(STALL_CLIENT), str(steve.path), str(stallfs.file)]),
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert staller.stdout.readline() == "holding\n"
+        assert staller.stdout.readline() == "stalled\n"
+        assert cmdline_read_hangs(staller.pid, 1.0), "the stall did not take: this test proves nothing"
+
+        # Everything at once, the way a busy machine would.
+        watchdog, stop = [], threading.Event()
+
+        def count_pings():
+            while not stop.is_set():
+                try:
+                    if "WATCHDOG=1" in notify.next(timeout=0.5):
+                        watchdog.append(time.monotonic())
+                except OSError:
+                    pass
+        pinger = threading.Thread(target=count_pings, daemon=True)
+        pinger.start()
+
+        listings = []
+
+        def list_holders():
+            for _ in range(3):
+                t0 = time.monotonic()
+                r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetHolders", user="nobody")
+                listings.append((time.monotonic() - t0, json.loads(r.stdout)["data"][0]))
+        lister = threading.Thread(target=list_holders)
+        lister.start()
+        report_start = len(steve.lines)
+        os.kill(steve.pid, signal.SIGUSR1)
+
+        c = clients(steve)
+        fd = c.open()
+        worst = 0.0
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            t0 = time.monotonic()
+            c.do("read", fd)
+            c.do("write", fd)
+            worst = max(worst, time.monotonic() - t0)
+        lister.join(timeout=30)
+        stop.set()
+        pinger.join(timeout=5)
+
+        assert worst < 0.05, f"a token cycle took {worst * 1000:.0f} ms during the stall"
+        assert len(listings) == 3, "GetHolders did not answer"
+        for seconds, holders in listings:
+            assert seconds < 3, f"GetHolders took {seconds:.1f} s"
+            mine = [h for h in holders if h[0] == staller.pid]
+            assert mine and mine[0][1] == "stall-client", f"the staller is shown as {mine}"
+        end = steve.wait_for_line("end of report", report_start, timeout=5)
+        assert any(f"pid {staller.pid} holds 1" in l for l in steve.lines[report_start:end])
+        gaps = [b - a for a, b in zip(watchdog, watchdog[1:])]
+        assert len(watchdog) >= 4 and max(gaps) < 1.0, f"watchdog pings at {watchdog}"
+        assert "takes too long" in steve.log()
+    finally:
+        # A page fault waiting on FUSE outlives SIGKILL until its file system goes.
+        staller.kill()
+        stallfs.release()
+        staller.wait(timeout=30)
