@@ -24,11 +24,12 @@
 #define EXIT_USAGE 2
 
 /* What one getter or setter on the command line asks for: a parameter from
- * steve's table, or (param NULL) the free tokens. */
+ * steve's table, or (param NULL) the free tokens, or a re-exec of steve. */
 typedef struct Action {
         const ParamInfo *param;
         bool set;
         const char *value;
+        bool reexec;
 } Action;
 
 static void help(void) {
@@ -37,6 +38,7 @@ static void help(void) {
 
         printf("Usage: stevie [--device=PATH] [--] COMMAND [ARGS...]\n"
                "       stevie [--device=PATH] --get-...|--set-...=VALUE|--pause|--resume...\n"
+               "       stevie [--device=PATH] --reexec\n"
                "\n"
                "Runs COMMAND holding one token of the steve jobserver, with MAKEFLAGS\n"
                "pointing at it, and exits with COMMAND's status (128+N for signal N); or\n"
@@ -53,13 +55,15 @@ static void help(void) {
                         snprintf(line, sizeof line, "--get-%s, --set-%s=%s", info->name, info->name, info->metavar);
                 printf("      %s%s\n", line, info->kind == PARAM_BYTES ? "   (bytes; set 512M, 8G)" : "");
         }
-        printf("      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
+        printf("      --reexec                     steve re-executes its binary in place (after an\n"
+               "                                   upgrade): every token and waiting request kept\n"
+               "      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
                "                                   /dev/steve)\n"
                "  -h, --help, -V, --version\n"
                "\n"
                "A limit that is off reads as -1; setting 0 or -1 turns it off. Setters need\n"
-               "root, or polkit's consent (action org.steve.Jobserver.configure; pausing\n"
-               "and resuming: org.steve.Jobserver.manage).\n"
+               "root, or polkit's consent (action org.steve.Jobserver.configure; pausing,\n"
+               "resuming and --reexec: org.steve.Jobserver.manage).\n"
                "\n"
                "-j or --jobs given to make or ninja, or in MAKEFLAGS, turns their jobserver\n"
                "client off: they then run that many jobs whatever the pool says. stevie\n"
@@ -93,11 +97,27 @@ static int check_steve(int fd, const char *path) {
         return 0;
 }
 
+static int reexecute(int fd) {
+        uint32_t zero = 0;
+
+        if (ioctl(fd, STEVE_IOC_REEXECUTE, &zero) >= 0)
+                return 0;
+        if (errno == EPERM)
+                fprintf(stderr, "stevie: not allowed to re-execute steve (steve refused: permission denied)\n");
+        else if (errno == ENOTTY)
+                fprintf(stderr, "stevie: this steve cannot re-execute itself (older than ioctl version 3)\n");
+        else
+                fprintf(stderr, "stevie: cannot re-execute steve: %s\n", strerror(errno));
+        return 1;
+}
+
 static int run_action(int fd, const Action *a) {
         const ParamInfo *info = a->param;
         IoctlValue v = { .u64 = 0 };
         char text[64];
 
+        if (a->reexec)
+                return reexecute(fd);
         if (!info) {
                 if (ioctl(fd, STEVE_IOC_GET_TOKENS, &v.i64) < 0) {
                         fprintf(stderr, "stevie: cannot get tokens: %s\n", strerror(errno));
@@ -277,7 +297,7 @@ static void warn_about_jobs(char **argv) {
                         "outside steve's pool\n");
 }
 
-enum { ARG_DEVICE = 0x100, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
+enum { ARG_DEVICE = 0x100, ARG_REEXEC, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
 
 #define MAX_OPTIONS 96
 
@@ -305,6 +325,7 @@ int main(int argc, char *argv[]) {
                         options[n_options++] = (struct option) { info->off_option, no_argument, NULL, ARG_OFF + (int) i };
                 }
         }
+        options[n_options++] = (struct option) { "reexec", no_argument, NULL, ARG_REEXEC };
         options[n_options++] = (struct option) { "device", required_argument, NULL, ARG_DEVICE };
         options[n_options++] = (struct option) { "help", no_argument, NULL, 'h' };
         options[n_options++] = (struct option) { "version", no_argument, NULL, 'V' };
@@ -317,15 +338,17 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
                 if (c == 't')
-                        actions[n_actions++] = (Action) { NULL, false, NULL };
+                        actions[n_actions++] = (Action) { NULL, false, NULL, false };
                 else if (c >= ARG_OFF)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_OFF)), true, "0" };
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_OFF)), true, "0", false };
                 else if (c >= ARG_ON)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_ON)), true, "1" };
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_ON)), true, "1", false };
                 else if (c >= ARG_SET)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_SET)), true, optarg };
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_SET)), true, optarg, false };
                 else if (c >= ARG_GET)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_GET)), false, NULL };
+                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_GET)), false, NULL, false };
+                else if (c == ARG_REEXEC)
+                        actions[n_actions++] = (Action) { NULL, true, NULL, true };
                 else if (c == ARG_DEVICE)
                         path = optarg;
                 else if (c == 'h') {

@@ -42,5 +42,6 @@ int bus_handle_set(Bus *b, sd_bus_message *m, const ParamInfo *info, sd_bus_erro
 int bus_method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_reexecute(sd_bus_message *m, void *userdata, sd_bus_error *error);
 /* Every call still waiting is dropped (the connection went). */
 void bus_drop_pending(Bus *b);

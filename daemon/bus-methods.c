@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The calls on org.steve.Jobserver that need to know who is asking:
- * Properties.Set, ReclaimTokens, GetHolders, GetWaiters. Nothing here waits
+ * Properties.Set, ReclaimTokens, Reexecute, GetHolders, GetWaiters. Nothing here waits
  * on the loop: the caller's uid and pid come from the bus daemon
  * (GetConnectionCredentials, asked asynchronously), polkit is asked through
  * auth.c, command lines are read through cmdline.h, and the call is answered
@@ -23,7 +23,7 @@
 
 #define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
 
-typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_HOLDERS, CALL_WAITERS } CallKind;
+typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS } CallKind;
 
 /* A call waiting for what it needs to be answered. */
 struct PendingCall {
@@ -153,6 +153,7 @@ static void on_inspect_authorized(AuthResult result, void *userdata) {
 
 static void on_set_authorized(AuthResult result, void *userdata);
 static void on_reclaim_authorized(AuthResult result, void *userdata);
+static void on_reexecute_authorized(AuthResult result, void *userdata);
 
 /* The caller is known: ask what must be asked. */
 static void caller_known(PendingCall *pc) {
@@ -178,6 +179,10 @@ static void caller_known(PendingCall *pc) {
                 param_get(&pc->candidate, pc->param, &v);
                 action = param_needs_manage(pc->param, &v) ? AUTH_MANAGE : AUTH_CONFIGURE;
                 done = on_set_authorized;
+                break;
+        case CALL_REEXECUTE:
+                action = AUTH_MANAGE;
+                done = on_reexecute_authorized;
                 break;
         default:
                 action = AUTH_MANAGE;
@@ -300,6 +305,19 @@ static void on_reclaim_authorized(AuthResult result, void *userdata) {
         pending_free(pc);
 }
 
+static void on_reexecute_authorized(AuthResult result, void *userdata) {
+        PendingCall *pc = userdata;
+
+        if (authorized(pc, result, "Not authorized to manage the jobserver")) {
+                /* Answered first: the re-exec runs after this iteration, once
+                 * the reply is flushed (main.c). */
+                log_notice("uid %u asked steve to re-execute itself over D-Bus", (unsigned) pc->subject.uid);
+                (void) sd_bus_reply_method_return(pc->message, NULL);
+                server_reexec(pc->bus->server);
+        }
+        pending_free(pc);
+}
+
 /* Reads a Set's variant into the candidate parameters. */
 static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
         const char *type = param_signature(info);
@@ -361,6 +379,14 @@ int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *e
                 return -ENOMEM;
         pc->pid = pid;
         return start(userdata, m, CALL_RECLAIM, pc);
+}
+
+int bus_method_reexecute(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PendingCall *pc = calloc(1, sizeof *pc);
+
+        if (!pc)
+                return -ENOMEM;
+        return start(userdata, m, CALL_REEXECUTE, pc);
 }
 
 static int list(sd_bus_message *m, Bus *b, CallKind kind) {

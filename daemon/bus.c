@@ -118,6 +118,7 @@ static const sd_bus_vtable fixed_members[] = {
                                 bus_method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
                                 bus_method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD("Reexecute", NULL, NULL, bus_method_reexecute, SD_BUS_VTABLE_UNPRIVILEGED),
 };
 
 #define MAX_PARAMS 32
@@ -213,6 +214,11 @@ static void settle(Bus *b) {
 static void bus_disconnect(Bus *b) {
         bus_drop_pending(b);
         b->bus = sd_bus_flush_close_unref(b->bus);
+}
+
+void bus_flush(Bus *b) {
+        if (b && b->bus)
+                (void) sd_bus_flush(b->bus);
 }
 
 static void schedule_reconnect(Bus *b) {

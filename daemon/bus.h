@@ -22,6 +22,8 @@ typedef void (*BusSettled)(void *userdata);
 int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where,
             BusSettled settled, void *userdata, Bus **ret);
 Bus *bus_free(Bus *b);
+/* Writes out every reply queued (before a re-exec). NULL is fine. */
+void bus_flush(Bus *b);
 /* The pool changed: PropertiesChanged, coalesced. NULL is fine. */
 void bus_server_changed(Bus *b);
 

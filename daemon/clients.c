@@ -29,21 +29,29 @@ Client *client_find(Server *s, pid_t pid) {
 }
 
 void client_drop_pollhandles(Client *c, bool notify) {
+        if (c->n_pollhandles == 0)
+                return;
         for (size_t i = 0; i < c->n_pollhandles; i++) {
-                if (notify)
+                if (notify && c->pollhandles[i])
                         (void) fuse_lowlevel_notify_poll(c->pollhandles[i]);
-                fuse_pollhandle_destroy(c->pollhandles[i]);
+                if (c->pollhandles[i])
+                        fuse_pollhandle_destroy(c->pollhandles[i]);
         }
         c->n_pollhandles = 0;
+        persist_client_changed(c);
 }
 
-void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph) {
+void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph, uint64_t kh) {
         if (c->n_pollhandles == MAX_POLLHANDLES) {
-                fuse_pollhandle_destroy(c->pollhandles[0]);
+                if (c->pollhandles[0])
+                        fuse_pollhandle_destroy(c->pollhandles[0]);
                 memmove(c->pollhandles, c->pollhandles + 1, (MAX_POLLHANDLES - 1) * sizeof c->pollhandles[0]);
+                memmove(c->poll_khs, c->poll_khs + 1, (MAX_POLLHANDLES - 1) * sizeof c->poll_khs[0]);
                 c->n_pollhandles--;
         }
-        c->pollhandles[c->n_pollhandles++] = ph;
+        c->pollhandles[c->n_pollhandles] = ph;
+        c->poll_khs[c->n_pollhandles++] = kh;
+        persist_client_changed(c);
 }
 
 const char *client_label(const Client *c, bool cmdline) {
@@ -166,6 +174,8 @@ void client_free(Client *c) {
         requests_fail_reads(s, c, EIO);
         ledger_process_exit(s->ledger, &c->ledger, server_now(s));
         client_drop_pollhandles(c, false);
+        if (!s->handing_over)
+                persist_client_gone(c);
         if (c->cmdline_request) {
                 cmdline_cancel(c->cmdline_request);
                 cmdline_settled(s);
@@ -187,6 +197,17 @@ static int on_client_exit(sd_event_source *source, int fd, uint32_t revents, voi
         return 0;
 }
 
+/* Its exit, seen through its pidfd, ends it. */
+static int client_watch(Client *c) {
+        int r = sd_event_add_io(c->server->event, &c->exit_source, c->pidfd, EPOLLIN, on_client_exit, c);
+
+        if (r < 0)
+                return r;
+        /* A reused pid must not inherit holdings: the exit of the old process is
+         * handled before any request, which the new one can only send later. */
+        return sd_event_source_set_priority(c->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+}
+
 /* pidfd: pid's, open already (it told us pid leads its thread group). */
 static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) {
         _cleanup_free_ Client *c = NULL;
@@ -201,16 +222,12 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
         c->pid = pid;
         c->uid = uid;
         c->pidfd = pidfd;
+        c->state_index = -1;
         TAILQ_INIT(&c->reads);
         r = proc_stat(pid, &c->stat);
         if (r < 0)
                 goto fail;
-        r = sd_event_add_io(s->event, &c->exit_source, c->pidfd, EPOLLIN, on_client_exit, c);
-        if (r < 0)
-                goto fail;
-        /* A reused pid must not inherit holdings: the exit of the old process is
-         * handled before any request, which the new one can only send later. */
-        r = sd_event_source_set_priority(c->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
+        r = client_watch(c);
         if (r < 0)
                 goto fail;
         r = ledger_process_attach(s->ledger, &c->ledger, pid, uid);
@@ -221,6 +238,7 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
                 r = -ENOMEM;
                 goto fail;
         }
+        persist_client_changed(c);
         if (log_get_max_level() >= LOG_LEVEL_INFO)
                 want_cmdline(c);
         *ret = TAKE_PTR(c);
@@ -230,6 +248,54 @@ fail:
         sd_event_source_disable_unref(c->exit_source);
         closep(&c->pidfd);
         return r == -ENOENT ? -ESRCH : r;
+}
+
+int client_restore(Server *s, const StateProcess *p, uint32_t index) {
+        _cleanup_free_ Client *c = NULL;
+        const LedgerJob *jobs = (const LedgerJob *) p->jobs;
+        LedgerProcessState st = {
+                .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb,
+                .ever_acquired = p->flags & STATE_EVER_ACQUIRED,
+                .returned_implicit = p->flags & STATE_RETURNED_IMPLICIT,
+                .jobs = jobs, .n_jobs = p->n_jobs < STATE_JOBS ? p->n_jobs : STATE_JOBS,
+        };
+        int r;
+
+        c = calloc(1, sizeof *c);
+        if (!c)
+                return -ENOMEM;
+        c->server = s;
+        c->pid = p->pid;
+        c->uid = p->uid;
+        c->state_index = index;
+        c->pidfd = -1;
+        TAILQ_INIT(&c->reads);
+        /* The same process, or another that got its pid: that one inherits nothing. */
+        r = proc_stat(p->pid, &c->stat);
+        if (r >= 0 && c->stat.start_time != p->start_time)
+                r = -ESRCH;
+        if (r >= 0)
+                r = c->pidfd = pidfd_open_process(p->pid);
+        if (r >= 0)
+                r = client_watch(c);
+        if (r >= 0)
+                r = ledger_process_restore(s->ledger, &c->ledger, &st);
+        if (r < 0) {
+                sd_event_source_disable_unref(c->exit_source);
+                closep(&c->pidfd);
+                return r;
+        }
+        if (!tsearch(c, &s->clients, client_compare)) {
+                ledger_process_exit(s->ledger, &c->ledger, server_now(s));
+                sd_event_source_disable_unref(c->exit_source);
+                closep(&c->pidfd);
+                return -ENOMEM;
+        }
+        /* Its pollers are woken to poll again: the handles to wake them by. */
+        c->n_pollhandles = p->n_polls < MAX_POLLHANDLES ? p->n_polls : MAX_POLLHANDLES;
+        memcpy(c->poll_khs, p->polls, c->n_pollhandles * sizeof c->poll_khs[0]);
+        TAKE_PTR(c);
+        return 0;
 }
 
 int client_process_of(Server *s, pid_t tid, pid_t *ret) {

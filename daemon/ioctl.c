@@ -24,6 +24,7 @@ struct PendingSet {
         IoctlValue value;
         pid_t pid;
         AuthRequest *auth;
+        KeptRequest kept;                       /* a next steve asks again */
         TAILQ_ENTRY(PendingSet) link;
 };
 
@@ -88,37 +89,59 @@ static int ioctl_commit(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid)
         return 0;
 }
 
+static int ioctl_reexecute(Server *s, pid_t pid) {
+        log_notice("pid %d asked steve to re-execute itself", (int) pid);
+        server_reexec(s);
+        return 0;
+}
+
 static void on_set_authorized(AuthResult result, void *userdata) {
         PendingSet *ps = userdata;
         Server *s = ps->server;
-        int error = result == AUTH_ALLOWED ? ioctl_commit(s, ps->cmd, &ps->value, ps->pid) : EPERM;
+        int error = EPERM;
 
+        if (result == AUTH_ALLOWED)
+                error = ps->cmd == STEVE_IOC_REEXECUTE ? ioctl_reexecute(s, ps->pid)
+                                                       : ioctl_commit(s, ps->cmd, &ps->value, ps->pid);
         TAILQ_REMOVE(&s->pending_sets, ps, link);
         if (error)
                 (void) fuse_reply_err(ps->req, error);
         else
                 (void) fuse_reply_ioctl(ps->req, 0, NULL, 0);
+        persist_forget(s, &ps->kept);
         free(ps);
         server_rearm(s);
 }
 
-static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
-        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+/* A setter's value is checked; true when it may go on to be authorized. */
+static bool ioctl_set_valid(const Server *s, unsigned cmd, const IoctlValue *v, AuthAction *ret_action) {
         const ParamInfo *info = param_by_ioctl_set(cmd);
         Params p = s->params;
+
+        if (cmd == STEVE_IOC_REEXECUTE) {
+                *ret_action = AUTH_MANAGE;
+                return v->u64 == 0;
+        }
+        *ret_action = info && param_needs_manage(info, v) ? AUTH_MANAGE : AUTH_CONFIGURE;
+        return param_set(&p, info, v) && !params_invalid(&p) && !sysload_unsupported(s->proc, &p);
+}
+
+static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
         PendingSet *ps;
         IoctlValue v = { .u64 = 0 };
         AuthSubject subject = { .uid = ctx->uid, .pid = ctx->pid };
+        AuthAction action;
         pid_t tgid;
         int r;
 
-        if (!info) {
+        if (cmd != STEVE_IOC_REEXECUTE && !param_by_ioctl_set(cmd)) {
                 (void) fuse_reply_err(req, ENOTTY);
                 return;
         }
         memcpy(&v, in_buf, in_bufsz < sizeof v ? in_bufsz : sizeof v);
         /* Nonsense is refused before anyone is asked. */
-        if (!param_set(&p, info, &v) || params_invalid(&p) || sysload_unsupported(s->proc, &p)) {
+        if (!ioctl_set_valid(s, cmd, &v, &action)) {
                 (void) fuse_reply_err(req, EINVAL);
                 return;
         }
@@ -137,10 +160,12 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         }
         *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
         TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
-        r = auth_check(s->auth, param_needs_manage(info, &v) ? AUTH_MANAGE : AUTH_CONFIGURE, &subject, false,
-                       on_set_authorized, ps, &ps->auth);
+        if (persist_keep_current(s, &ps->kept) < 0)
+                log_warning("pid %d: an ioctl waiting for polkit is not recorded", (int) subject.pid);
+        r = auth_check(s->auth, action, &subject, false, on_set_authorized, ps, &ps->auth);
         if (r < 0) {
                 TAILQ_REMOVE(&s->pending_sets, ps, link);
+                persist_forget(s, &ps->kept);
                 free(ps);
                 (void) fuse_reply_err(req, -r);
         }
@@ -152,7 +177,14 @@ void ioctl_fail_pending(Server *s) {
         while ((ps = TAILQ_FIRST(&s->pending_sets))) {
                 TAILQ_REMOVE(&s->pending_sets, ps, link);
                 auth_cancel(ps->auth);
-                (void) fuse_reply_err(ps->req, EIO);
+                if (s->handing_over) {
+                        /* The next steve reads it again and asks again. */
+                        persist_release(s, &ps->kept);
+                        fuse_reply_none(ps->req);
+                } else {
+                        (void) fuse_reply_err(ps->req, EIO);
+                        persist_forget(s, &ps->kept);
+                }
                 free(ps);
         }
 }

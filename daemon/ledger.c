@@ -181,6 +181,12 @@ static int reserve_job_slots(LedgerProcess *p, size_t extra) {
         return 0;
 }
 
+/* What the ledger keeps of p changed: whoever records it (state.c) is told. */
+static void changed(Ledger *l, LedgerProcess *p) {
+        if (l->callbacks->changed)
+                l->callbacks->changed(p, l->userdata);
+}
+
 static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         assert(p->n_jobs < p->n_jobs_allocated);
         p->jobs[p->n_jobs++] = (LedgerJob) { .id = l->next_job_id++, .started = now };
@@ -188,6 +194,7 @@ static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         p->user->held++;
         p->ever_acquired = true;
         l->held++;
+        changed(l, p);
 }
 
 /* n tokens leave p's hands; the caller says where they go. */
@@ -198,6 +205,7 @@ static void take_tokens(Ledger *l, LedgerProcess *p, uint64_t n) {
         p->held -= (int64_t) n;
         p->user->held -= (int64_t) n;
         l->held -= (int64_t) n;
+        changed(l, p);
 }
 
 static void drop_reservation(Ledger *l, LedgerProcess *p) {
@@ -407,6 +415,7 @@ int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
                 /* The rest was reclaimed or lent already: take it, change nothing else. */
                 p->absorb -= n - held;
                 n = held;
+                changed(l, p);
         } else if (held < n)
                 return n == 1 && held == 0 && !p->ever_acquired && !p->returned_implicit
                        ? LEDGER_IMPLICIT_SLOT : LEDGER_NOT_HELD;
@@ -419,6 +428,7 @@ int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, u
         if (p->ever_acquired || p->returned_implicit || p->held != 0)
                 return LEDGER_NOT_HELD;
         p->returned_implicit = true;
+        changed(l, p);
         /* A slot nobody lent is no token: the write is taken, the pool unchanged. */
         if (!lender || lender == p || lender->held == 0)
                 return 0;
@@ -436,6 +446,61 @@ uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
         p->absorb += n;
         return_tokens(l, p, n, now);
         return n;
+}
+
+int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState *st) {
+        LedgerUser *u;
+        int r;
+
+        if (st->held < 0)
+                return -EINVAL;
+        r = ledger_process_attach(l, p, st->pid, st->uid);
+        if (r < 0)
+                return r;
+        r = reserve_job_slots(p, (size_t) st->held);
+        if (r < 0) {
+                ledger_process_exit(l, p, 0);
+                return r;
+        }
+        u = p->user;
+        for (size_t i = 0; i < (size_t) st->held; i++) {
+                if (i < st->n_jobs) {
+                        p->jobs[p->n_jobs++] = st->jobs[i];
+                        if (st->jobs[i].id >= l->next_job_id)
+                                l->next_job_id = st->jobs[i].id + 1;
+                } else
+                        /* Beyond the records kept: new ids, the newest kept start. */
+                        p->jobs[p->n_jobs++] = (LedgerJob) {
+                                .id = l->next_job_id++,
+                                .started = st->n_jobs ? st->jobs[st->n_jobs - 1].started : 0,
+                        };
+        }
+        p->held = st->held;
+        u->held += st->held;
+        l->held += st->held;
+        l->available -= st->held;
+        p->absorb = st->absorb;
+        p->ever_acquired = st->ever_acquired;
+        p->returned_implicit = st->returned_implicit;
+        check_invariant(l);
+        return 0;
+}
+
+void ledger_set_next_job_id(Ledger *l, uint64_t id) {
+        if (id > l->next_job_id)
+                l->next_job_id = id;
+}
+
+void ledger_process_state(const LedgerProcess *p, LedgerProcessState *ret) {
+        *ret = (LedgerProcessState) {
+                .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb,
+                .ever_acquired = p->ever_acquired, .returned_implicit = p->returned_implicit,
+                .jobs = p->jobs, .n_jobs = p->n_jobs,
+        };
+}
+
+uint64_t ledger_next_job_id(const Ledger *l) {
+        return l->next_job_id;
 }
 
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
@@ -546,6 +611,10 @@ void ledger_stats(const Ledger *l, LedgerStats *ret) {
 
 LedgerProcess *ledger_first_process(const Ledger *l) {
         return TAILQ_FIRST(&l->processes);
+}
+
+LedgerProcess *ledger_next_process(const Ledger *l, const LedgerProcess *p) {
+        return TAILQ_NEXT(p, process_link);
 }
 
 int ledger_foreach_process(const Ledger *l, int (*fn)(const LedgerProcess *p, void *userdata), void *userdata) {

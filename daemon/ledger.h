@@ -100,7 +100,21 @@ typedef struct LedgerCallbacks {
         void (*granted)(LedgerWaiter *w, void *userdata);
         /* A queued poller's process now has a token reserved. Same rule. */
         void (*reserved)(LedgerWaiter *w, void *userdata);
+        /* What is kept of p (held, jobs, absorbed returns, flags) changed.
+         * Optional; same rule. */
+        void (*changed)(LedgerProcess *p, void *userdata);
 } LedgerCallbacks;
+
+/* What is kept of a process across a restart of steve. */
+typedef struct LedgerProcessState {
+        pid_t pid;
+        uid_t uid;
+        int64_t held;
+        uint64_t absorb;
+        bool ever_acquired, returned_implicit;
+        const LedgerJob *jobs;          /* the oldest min(held, n_jobs) */
+        size_t n_jobs;
+} LedgerProcessState;
 
 typedef struct LedgerStats {
         uint32_t jobs;
@@ -120,6 +134,13 @@ Ledger *ledger_free(Ledger *l);
 int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid);
 /* The process is gone: its reservation and holdings return, its waiters leave. */
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now);
+/* A process as a previous steve left it: attached, holding what it held
+ * (taken from the pool; it may go negative), without waiters. */
+int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState *st);
+void ledger_process_state(const LedgerProcess *p, LedgerProcessState *ret);
+/* Job ids go on from where the previous steve left them. */
+uint64_t ledger_next_job_id(const Ledger *l);
+void ledger_set_next_job_id(Ledger *l, uint64_t id);
 
 /* Take one token now; with a waiter, queue it when none is free. */
 int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now);
@@ -160,8 +181,9 @@ bool ledger_held_back_by_throttle(const Ledger *l);
 
 /* Reading it */
 void ledger_stats(const Ledger *l, LedgerStats *ret);
-/* Processes in the order they came; the first, for tearing down. */
+/* Processes in the order they came. */
 LedgerProcess *ledger_first_process(const Ledger *l);
+LedgerProcess *ledger_next_process(const Ledger *l, const LedgerProcess *p);
 /* Calls fn for each process, or for each waiter in the order they will be
  * served (the queue, then those parked at their process's or user's limit); a negative
  * return from fn stops the walk and is returned. */

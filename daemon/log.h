@@ -27,6 +27,7 @@ int log_internal(LogLevel level, int error, const char *format, ...)
 
 #define log_error_errno(e, ...)   log_full_errno(LOG_LEVEL_ERROR, e, __VA_ARGS__)
 #define log_warning_errno(e, ...) log_full_errno(LOG_LEVEL_WARNING, e, __VA_ARGS__)
+#define log_debug_errno(e, ...)   log_full_errno(LOG_LEVEL_DEBUG, e, __VA_ARGS__)
 #define log_error(...)   ((void) log_full_errno(LOG_LEVEL_ERROR, 0, __VA_ARGS__))
 #define log_warning(...) ((void) log_full_errno(LOG_LEVEL_WARNING, 0, __VA_ARGS__))
 #define log_notice(...)  ((void) log_full_errno(LOG_LEVEL_NOTICE, 0, __VA_ARGS__))

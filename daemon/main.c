@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "bus.h"
+#include "handover.h"
 #include "log.h"
 #include "notify.h"
 #include "options.h"
@@ -28,12 +29,16 @@ typedef struct Daemon {
         Options *options;
         int argc;
         char **argv;
+        char *exe;                      /* this program's path, for a re-exec (a newer one, after an upgrade) */
         sd_event *event;
         Auth *auth;
         Server *server;
         Transport *transport;
         Bus *bus;
         Notify *notify;
+        Handover *handover;
+        sd_event_source *reexec_source;
+        bool adopted;
 } Daemon;
 
 /* The misc devices a service manager may hand over (Documentation/admin-guide/devices.txt). */
@@ -46,6 +51,8 @@ typedef enum PassedKind { PASSED_NONE, PASSED_CUSE, PASSED_FUSE } PassedKind;
 static void on_ready(const char *where, void *userdata) {
         Daemon *d = userdata;
         log_notice("running on %s for %" PRIu32 " jobs", where, server_params(d->server)->jobs);
+        if (d->adopted)
+                server_wake_adopted_pollers(d->server);
         notify_node_ready(d->notify);
 }
 
@@ -63,10 +70,38 @@ static void on_server_changed(void *userdata) {
 static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
 
-        log_notice("%s received, stopping", strsignal((int) si->ssi_signo));
         notify_stopping(d->notify);
-        server_shutdown(d->server);
+        if (handover_keeps(d->handover)) {
+                /* The socket unit keeps the connection: the next steve answers. */
+                log_notice("%s received, stopping; %s and every token stay for the next steve",
+                           strsignal((int) si->ssi_signo), transport_where(d->transport));
+                server_hand_over(d->server);
+        } else {
+                log_notice("%s received, stopping", strsignal((int) si->ssi_signo));
+                server_shutdown(d->server);
+        }
         return sd_event_exit(d->event, 0);
+}
+
+/* In an iteration of its own, after the one that asked committed and
+ * answered. */
+static int on_reexec(sd_event_source *source, void *userdata) {
+        Daemon *d = userdata;
+
+        bus_flush(d->bus);
+        (void) handover_reexec(d->handover, d->server, d->transport, d->exe, d->argv);
+        return 0;
+}
+
+static void request_reexec(void *userdata) {
+        Daemon *d = userdata;
+
+        (void) sd_event_source_set_enabled(d->reexec_source, SD_EVENT_ONESHOT);
+}
+
+static int on_reexec_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
+        request_reexec(userdata);
+        return 0;
 }
 
 static bool same_string(const char *a, const char *b) {
@@ -84,6 +119,7 @@ static void warn_restart_only(const Options *old, const Options *new) {
                 { "group", old->node_gid == new->node_gid },
                 { "mode", old->node_mode == new->node_mode },
                 { "bus", old->bus == new->bus },
+                { "state-file", same_string(old->state_file, new->state_file) },
         };
 
         for (size_t i = 0; i < ELEMENTSOF(settings); i++)
@@ -97,18 +133,21 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
         Daemon *d = userdata;
         const char *error = NULL;
         Options fresh;
+        Params configured;
 
         notify_reloading(d->notify);
         if (options_parse(d->argc, d->argv, &fresh) != PARSE_RUN) {
                 log_error("Reload failed; keeping the settings steve runs with");
                 goto done;
         }
+        configured = fresh.params;
         fresh.params.paused = server_params(d->server)->paused;
         if (server_set_params(d->server, &fresh.params, &error) < 0) {
                 log_error("Reload failed (%s); keeping the settings steve runs with", error);
                 options_done(&fresh);
                 goto done;
         }
+        server_set_configured(d->server, &configured);
         warn_restart_only(d->options, &fresh);
         log_set_max_level(fresh.log_level);
         options_done(d->options);
@@ -141,6 +180,9 @@ static int drop_privileges(const char *user) {
 
         if (!pw)
                 return log_error_errno(ESRCH, "User %s vanished", user);
+        /* Re-executed, it is that user already. */
+        if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid && getuid() != 0)
+                return 0;
         if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
             setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
                 return log_error_errno(errno, "Failed to become %s: %m", user);
@@ -156,7 +198,7 @@ static void ignore_signal(int sig) {
 }
 
 static int setup_signals(Daemon *d) {
-        static const int signals[] = { SIGINT, SIGTERM, SIGUSR1, SIGHUP };
+        static const int signals[] = { SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP };
         struct sigaction handled = { .sa_handler = ignore_signal };
         sigset_t mask;
         int r;
@@ -177,6 +219,14 @@ static int setup_signals(Daemon *d) {
                 r = sd_event_add_signal(d->event, NULL, SIGUSR1, on_report_signal, d);
         if (r >= 0)
                 r = sd_event_add_signal(d->event, NULL, SIGHUP, on_reload_signal, d);
+        if (r >= 0)
+                r = sd_event_add_signal(d->event, NULL, SIGUSR2, on_reexec_signal, d);
+        if (r >= 0)
+                r = sd_event_add_defer(d->event, &d->reexec_source, on_reexec, d);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(d->reexec_source, SD_EVENT_OFF);
+        if (r >= 0)
+                r = sd_event_source_set_priority(d->reexec_source, SD_EVENT_PRIORITY_IDLE);
         return r < 0 ? log_error_errno(r, "Failed to watch signals: %m") : 0;
 }
 
@@ -211,24 +261,44 @@ static int passed_device(int *ret_fd, PassedKind *ret_kind) {
         return 0;
 }
 
+/* A connection passed by the service manager or a re-exec'ing steve: fresh,
+ * or set up by a steve before, whose pool is then adopted. */
+static int setup_passed(Daemon *d, PassedKind kind, int fd) {
+        const Options *o = d->options;
+        FuseNode node = { .uid = o->node_uid, .gid = o->node_gid, .mode = o->node_mode, .fd = fd, .path = o->path };
+        int r;
+
+        if (kind == PASSED_FUSE) {
+                if (!o->path)
+                        return log_error_errno(EINVAL, "A passed /dev/fuse needs --path, where it is mounted");
+                r = transport_new_fuse(d->event, d->server, &node, on_ready, d, &d->transport);
+        } else
+                r = transport_new_cuse(d->event, d->server, o->dev_name, fd, on_ready, d, &d->transport);
+        if (r < 0)
+                return r;
+        return handover_adopt(d->handover, d->server, d->transport, &d->adopted);
+}
+
 static int setup_transport(Daemon *d) {
         const Options *o = d->options;
         FuseNode node = { .uid = o->node_uid, .gid = o->node_gid, .mode = o->node_mode, .fd = -1 };
         PassedKind kind;
         int fd, r;
 
+        fd = handover_passed_fd(d->handover);
+        if (fd >= 0)
+                return setup_passed(d, o->path ? PASSED_FUSE : PASSED_CUSE, fd);
         r = passed_device(&fd, &kind);
         if (r < 0)
                 return r;
-        if (kind == PASSED_FUSE) {
-                if (!o->path)
-                        return log_error_errno(EINVAL, "A passed /dev/fuse needs --path, where it is mounted");
-                node.path = o->path;
-                node.fd = fd;
-                return transport_new_fuse(d->event, d->server, &node, on_ready, d, &d->transport);
+        if (kind != PASSED_NONE) {
+                /* The socket unit keeps it open when steve stops. */
+                handover_set_keep(d->handover, true);
+                return setup_passed(d, kind, fd);
         }
-        if (kind == PASSED_CUSE)
-                return transport_new_cuse(d->event, d->server, o->dev_name, fd, on_ready, d, &d->transport);
+        r = handover_begin(d->handover, d->server);
+        if (r < 0)
+                return r;
 
         node.path = o->path;
         if (!node.path && o->fallback_path && access("/dev/cuse", F_OK) < 0) {
@@ -254,6 +324,14 @@ static int run(Options *o, int argc, char *argv[]) {
         }
 
         raise_fd_limit();
+        /* By the name it was run as: after an upgrade, that is the new binary
+         * (and under valgrind, steve rather than the tool). */
+        d.exe = strchr(argv[0], '/') ? realpath(argv[0], NULL) : realpath("/proc/self/exe", NULL);
+        r = handover_new(o->state_file, &d.handover);
+        if (r < 0) {
+                status = EXIT_USAGE;
+                goto finish;
+        }
         r = sd_event_new(&d.event);
         if (r < 0) {
                 log_error_errno(r, "Failed to create the event loop: %m");
@@ -275,6 +353,7 @@ static int run(Options *o, int argc, char *argv[]) {
                 goto finish;
         }
         server_set_observer(d.server, on_server_changed, &d);
+        server_set_reexec(d.server, request_reexec, &d);
         if (setup_transport(&d) < 0) {
                 status = EXIT_USAGE;
                 goto finish;
@@ -295,11 +374,14 @@ static int run(Options *o, int argc, char *argv[]) {
         status = r < 0 ? 1 : r;
 finish:
         d.bus = bus_free(d.bus);
+        d.server = server_free(d.server);
         d.transport = transport_free(d.transport);
         d.notify = notify_free(d.notify);
-        d.server = server_free(d.server);
         d.auth = auth_free(d.auth);
+        sd_event_source_disable_unref(d.reexec_source);
         sd_event_unref(d.event);
+        d.handover = handover_free(d.handover);
+        free(d.exe);
         return status;
 }
 

@@ -77,6 +77,9 @@ static void help(void) {
         help_line(0, "owner", "USER", "FUSE node owner (default: the daemon's user)");
         help_line(0, "group", "GROUP", "FUSE node group (default: the daemon's group)");
         help_line(0, "mode", "MODE", "FUSE node mode, octal (default: 0660)");
+        help_line(0, "state-file", "FILE", "keep the pool here as it changes (on tmpfs), for\n"
+                                           "the next steve on a passed connection: restarts,\n"
+                                           "upgrades and crashes lose nothing (default: none)");
         printf("\nLimits (0 turns one off; while one is hit, only --min-jobs tokens go out):\n");
         help_params(PARAM_GROUP_LIMIT);
         printf("\n");
@@ -91,7 +94,9 @@ static void help(void) {
         help_line('V', "version", NULL, "show the version");
         printf("\n"
                "Signals: SIGUSR1 logs the pool, its holders and waiters; SIGHUP rereads the\n"
-               "config file (a bad one changes nothing); SIGINT and SIGTERM stop steve.\n"
+               "config file (a bad one changes nothing); SIGUSR2 re-executes steve in place,\n"
+               "connection and pool kept (an upgrade without systemd); SIGINT and SIGTERM\n"
+               "stop steve.\n"
                "Exit status: 0 after a signal, 1 on a runtime failure, 2 on bad options or\n"
                "config, or when the device or mount cannot be set up.\n");
 }
@@ -153,6 +158,7 @@ enum {
         ARG_BUS,
         ARG_CONFIG,
         ARG_NO_CONFIG,
+        ARG_STATE_FILE,
         ARG_PARAM = 0x200,      /* + the parameter's index in the table */
 };
 
@@ -165,6 +171,7 @@ static const struct option fixed_options[] = {
         { "group",           required_argument, NULL, ARG_GROUP },
         { "mode",            required_argument, NULL, ARG_MODE },
         { "bus",             required_argument, NULL, ARG_BUS },
+        { "state-file",      required_argument, NULL, ARG_STATE_FILE },
         { "config",          required_argument, NULL, ARG_CONFIG },
         { "no-config",       no_argument,       NULL, ARG_NO_CONFIG },
         { "verbose",         no_argument,       NULL, 'v' },
@@ -243,6 +250,9 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *or
                         ? usage_error(origin, "invalid bus", arg, " (system, session or none)") : PARSE_RUN;
         case ARG_FALLBACK_PATH:
                 o->fallback_path = arg;
+                return PARSE_RUN;
+        case ARG_STATE_FILE:
+                o->state_file = arg;
                 return PARSE_RUN;
         case 'u':
                 o->user = arg;

@@ -29,6 +29,7 @@ typedef struct Options {
         bool node_uid_set, node_gid_set;
         LogLevel log_level;
         BusKind bus;
+        const char *state_file;         /* what outlives steve; NULL: nothing */
         const char *config_path;        /* NULL: --no-config */
         bool config_path_given;         /* --config: the file must exist */
         char **owned;                   /* strings read from the config file */

@@ -28,7 +28,12 @@ static void reply_token(fuse_req_t req, pid_t pid) {
 
 static void pending_read_fail(Server *s, PendingRead *pr, int error) {
         ledger_cancel(s->ledger, &pr->waiter);
-        (void) fuse_reply_err(pr->req, error);
+        if (s->handing_over) {
+                /* Unanswered: the next steve reads it again and answers it. */
+                persist_release(s, &pr->kept);
+                fuse_reply_none(pr->req);
+        } else
+                (void) fuse_reply_err(pr->req, error);
         free(pr);
 }
 
@@ -58,9 +63,14 @@ static void on_reserved(LedgerWaiter *w, void *userdata) {
         client_drop_pollhandles(c, true);
 }
 
+static void on_changed(LedgerProcess *p, void *userdata) {
+        persist_client_changed(container_of(p, Client, ledger));
+}
+
 const LedgerCallbacks requests_ledger_callbacks = {
         .granted = on_granted,
         .reserved = on_reserved,
+        .changed = on_changed,
 };
 
 static int on_reservation_timer(sd_event_source *source, uint64_t usec, void *userdata) {
@@ -158,6 +168,8 @@ static void read_blocking(Server *s, Client *c, fuse_req_t req) {
                 return;
         }
         TAILQ_INSERT_TAIL(&c->reads, pr, link);
+        if (persist_keep_current(s, &pr->kept) < 0)
+                log_warning("pid %d: a waiting read is not recorded; a re-exec would not answer it", (int) c->pid);
         log_debug("pid %d: read waits", (int) c->pid);
         /* Runs on_interrupt at once if the signal came first. */
         fuse_req_interrupt_func(req, on_interrupt, pr);
@@ -243,7 +255,7 @@ void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fu
         throttle_refresh(s, false);
         r = ledger_poll(s->ledger, &c->ledger, ph ? &c->poll_waiter : NULL, server_now(s));
         if (r == LEDGER_QUEUED)
-                client_keep_pollhandle(c, ph);
+                client_keep_pollhandle(c, ph, persist_current_poll_kh(s));
         else {
                 fuse_pollhandle_destroy(ph);
                 if (r == LEDGER_GRANTED)

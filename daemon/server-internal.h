@@ -10,6 +10,7 @@
  *   requests.c  open, read, write, poll and release; deferred reads
  *   ioctl.c     the ioctl door: getters, setters (authorized), FIONREAD
  *   report.c    the SIGUSR1 report
+ *   persist.c   what outlives steve: recording it (state.h), adopting it
  */
 
 #include <fuse_lowlevel.h>
@@ -17,6 +18,7 @@
 
 #include "cmdline.h"
 #include "proc.h"
+#include "state.h"
 #include "requests.h"
 #include "server.h"
 #include "threads.h"
@@ -29,6 +31,17 @@
 typedef struct PendingRead PendingRead;
 typedef struct PendingSet PendingSet;
 
+/* A request answered later (a blocked read, a setter waiting for polkit),
+ * as it was read: a next steve reads it again. */
+typedef struct KeptRequest {
+        uint64_t unique;                        /* the kernel's id for it */
+        uint64_t seq;                           /* the order it was read in */
+        int64_t state_index;                    /* its record, -1: none */
+        uint8_t *raw;
+        size_t len;
+        TAILQ_ENTRY(KeptRequest) link;          /* in server->kept, in seq order */
+} KeptRequest;
+
 typedef struct Client {
         LedgerProcess ledger;
         Server *server;
@@ -39,8 +52,14 @@ typedef struct Client {
         sd_event_source *exit_source;
         LedgerWaiter poll_waiter;
         struct fuse_pollhandle *pollhandles[MAX_POLLHANDLES];
+        uint64_t poll_khs[MAX_POLLHANDLES];     /* the kernel's handles for them */
         size_t n_pollhandles;
         TAILQ_HEAD(, PendingRead) reads;
+
+        /* persist.c */
+        int64_t state_index;                    /* its record, -1: none yet */
+        bool dirty;
+        TAILQ_ENTRY(Client) dirty_link;
 
         /* Its command line, read off the loop (cmdline.h) when first wanted. */
         char *cmdline;
@@ -61,6 +80,7 @@ struct PendingRead {
         LedgerWaiter waiter;
         fuse_req_t req;
         Client *client;                         /* NULL once interrupted */
+        KeptRequest kept;
         TAILQ_ENTRY(PendingRead) link;          /* in client->reads or server->interrupted */
 };
 
@@ -72,6 +92,8 @@ struct Server {
         char *proc;
         void (*observer)(void *userdata);
         void *observer_data;
+        void (*reexec)(void *userdata);
+        void *reexec_data;
         bool shutting_down;
 
         /* clients.c */
@@ -94,6 +116,22 @@ struct Server {
 
         /* ioctl.c */
         TAILQ_HEAD(, PendingSet) pending_sets;
+
+        /* persist.c */
+        State *state;                           /* NULL: nothing is written as it changes */
+        Params configured;                      /* what changed at run time is what is recorded */
+        bool handing_over;                      /* stopping without answering anyone */
+        const uint8_t *current;                 /* the request being handled, as read */
+        size_t current_len;
+        uint64_t next_seq;
+        TAILQ_HEAD(, KeptRequest) kept;
+        void *kept_by_unique;                   /* tsearch() tree of KeptRequest */
+        TAILQ_HEAD(, Client) dirty;
+        bool globals_dirty;
+        StateGlobals globals;
+        int (*send)(const void *message, size_t len, void *userdata);
+        void *send_data;
+        sd_event_source *commit_source;
 };
 
 uint64_t server_now(Server *s);
@@ -127,7 +165,7 @@ Client *client_find(Server *s, pid_t pid);
 /* The process of thread tid: itself when it is a known client's main thread. */
 int client_process_of(Server *s, pid_t tid, pid_t *ret);
 void client_free(Client *c);
-void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph);
+void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph, uint64_t kh);
 void client_drop_pollhandles(Client *c, bool notify);
 
 /* requests.c */
@@ -142,3 +180,22 @@ void requests_fail_reads(Server *s, Client *c, int error);
 /* ioctl.c */
 /* Answers every ioctl setter still waiting for its authorization with EIO. */
 void ioctl_fail_pending(Server *s);
+
+/* persist.c */
+int persist_init(Server *s);
+void persist_done(Server *s);
+/* Commits what the iteration changed and sends its replies, now. */
+void persist_flush(Server *s);
+/* What the ledger keeps of c changed (or its pollers did). */
+void persist_client_changed(Client *c);
+void persist_client_gone(Client *c);
+/* The request being handled is answered later: keep it as read. */
+int persist_keep_current(Server *s, KeptRequest *k);
+/* Forget a kept request whose answer went out (or never will). */
+void persist_forget(Server *s, KeptRequest *k);
+/* Let go of it here, but keep its record: a next steve answers it. */
+void persist_release(Server *s, KeptRequest *k);
+/* The kernel's handle of the poll request being handled. */
+uint64_t persist_current_poll_kh(const Server *s);
+void persist_note_params(Server *s);
+int client_restore(Server *s, const StateProcess *p, uint32_t index);

@@ -48,6 +48,7 @@ int server_new(sd_event *event, const Params *params, const char *proc, Auth *au
                 return -ENOMEM;
         s->event = sd_event_ref(event);
         s->params = *params;
+        s->configured = *params;
         s->auth = auth;
         TAILQ_INIT(&s->pending_sets);
         r = requests_init(s);
@@ -55,6 +56,8 @@ int server_new(sd_event *event, const Params *params, const char *proc, Auth *au
                 r = throttle_init(s);
         if (r >= 0)
                 r = clients_init(s);
+        if (r >= 0)
+                r = persist_init(s);
         if (r >= 0)
                 r = ledger_new(params->jobs, params->reservation_timeout, &requests_ledger_callbacks, s, &s->ledger);
         if (r >= 0 && !(s->proc = strdup(proc)))
@@ -76,6 +79,7 @@ Server *server_free(Server *s) {
         /* ledger_process_exit(), in client_free(), unlinks each one. */
         while (s->ledger && (p = ledger_first_process(s->ledger)))
                 client_free(container_of(p, Client, ledger)); // NOLINT(clang-analyzer-unix.Malloc)
+        persist_done(s);
         s->ledger = ledger_free(s->ledger);
         clients_done(s);
         thread_cache_clear(&s->threads);
@@ -183,6 +187,16 @@ void server_set_observer(Server *s, void (*observer)(void *userdata), void *user
         s->observer_data = userdata;
 }
 
+void server_set_reexec(Server *s, void (*reexec)(void *userdata), void *userdata) {
+        s->reexec = reexec;
+        s->reexec_data = userdata;
+}
+
+void server_reexec(Server *s) {
+        if (s->reexec)
+                s->reexec(s->reexec_data);
+}
+
 int server_set_params(Server *s, const Params *p, const char **error) {
         LedgerLimits limits = ledger_limits(p);
         uint64_t now = server_now(s);
@@ -194,6 +208,7 @@ int server_set_params(Server *s, const Params *p, const char **error) {
                 return -EINVAL;
 
         s->params = *p;
+        persist_note_params(s);
         ledger_set_reservation_timeout(s->ledger, p->reservation_timeout);
         ledger_set_limits(s->ledger, &limits, now);
         ledger_set_jobs(s->ledger, p->jobs, now);
@@ -215,4 +230,21 @@ void server_shutdown(Server *s) {
         ioctl_fail_pending(s);
         (void) ledger_foreach_process(s->ledger, fail_client, NULL);
         requests_answer_interrupted(s);
+}
+
+void server_prepare_reexec(Server *s) {
+        /* Interrupted reads want their EINTR from this steve; the rest waits. */
+        requests_answer_interrupted(s);
+        persist_flush(s);
+}
+
+void server_hand_over(Server *s) {
+        /* What this iteration did goes in; from here on, nothing does, and
+         * nothing is answered (persist.c), whatever tearing down does to the
+         * ledger. */
+        persist_flush(s);
+        s->state = NULL;
+        s->shutting_down = true;
+        s->handing_over = true;
+        ioctl_fail_pending(s);
 }

@@ -14,6 +14,7 @@
 #include "auth.h"
 #include "ledger.h"
 #include "params.h"
+#include "state.h"
 
 typedef struct Server Server;
 
@@ -62,6 +63,30 @@ void server_set_observer(Server *s, void (*observer)(void *userdata), void *user
 
 /* Blocked readers get an error; nothing is served afterwards. */
 void server_shutdown(Server *s);
+/* Stopping, but the connection outlives steve (a socket unit keeps it, or a
+ * re-exec takes it): nothing is answered, everything stays for the next steve. */
+void server_hand_over(Server *s);
+/* Just before a re-exec: whatever can be answered now is, and committed. */
+void server_prepare_reexec(Server *s);
+
+/* What outlives steve (persist.c). The state file, journaled from now on;
+ * NULL for none. */
+void server_set_state(Server *s, State *st);
+/* The previous steve's pool, from its state: parameters changed at run
+ * time, processes still alive with what they held. */
+int server_adopt(Server *s, State *st);
+/* The replies it had committed and maybe not sent: sent (again). */
+void server_resend_committed(Server *s, State *st);
+/* Its pollers, waiting on handles it held, are woken to poll again. */
+void server_wake_adopted_pollers(Server *s);
+/* Everything, written at once into st (a re-exec without a state file). */
+int server_snapshot(Server *s, State *st);
+/* The parameters as configured (start, reload): what differs at run time
+ * is what outlives steve. */
+void server_set_configured(Server *s, const Params *p);
+/* Who re-executes steve when asked to (ioctl, D-Bus): main.c. */
+void server_set_reexec(Server *s, void (*reexec)(void *userdata), void *userdata);
+void server_reexec(Server *s);
 /* SIGUSR1: the pool, each holder and each waiter, to the log (report.c),
  * once their command lines have been read. */
 void server_report(Server *s);

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <cuse_lowlevel.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/fuse.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <time.h>
 
@@ -15,29 +18,43 @@
 #include "transport.h"
 #include "util.h"
 
+/* A request to hand libfuse before any the kernel has: at adoption, the
+ * connection's INIT and the requests the previous steve had yet to answer. */
+typedef struct Injected {
+        uint8_t *raw;
+        size_t len;
+        int64_t state_index;            /* its record in the state file, -1: none */
+        TAILQ_ENTRY(Injected) link;
+} Injected;
+
+/* What libfuse asks for: the most a request can be. */
+#define REQUEST_BUFFER_SIZE ((size_t) (256 * 4096 + 4096))
+
 struct Transport {
         Server *server;
         struct fuse_session *session;
-        sd_event_source *io_source;
+        sd_event_source *io_source, *inject_source;
         struct fuse_buf buf;
         TransportReady ready;
         void *userdata;
         char *where;
+        bool cuse;
+
+        TAILQ_HEAD(, Injected) injected;
+        uint64_t swallow_unique;        /* the replayed INIT's reply goes nowhere */
+        bool init_seen, identity_noted;
 
         /* FUSE only */
         FuseNode node;
         struct timespec created;
-        bool mounted, created_node;
+        bool mounted, created_node, mount_inherited;
         uid_t mounted_by;
         uint64_t open_unique;           /* the FUSE_OPEN being answered */
 };
 
-static int on_session_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
-        Transport *t = userdata;
+static int handle_one(Transport *t, sd_event_source *source) {
         int r;
 
-        /* One request per wakeup: the loop then sees client exits (higher
-         * priority) before any request that arrived after them. */
         r = fuse_session_receive_buf(t->session, &t->buf);
         if (r == -EINTR || r == -EAGAIN)
                 return 0;
@@ -45,6 +62,7 @@ static int on_session_io(sd_event_source *source, int fd, uint32_t revents, void
                 fuse_session_process_buf(t->session, &t->buf);
         else if (r < 0)
                 log_error_errno(r, "Failed to read from the kernel: %m");
+        server_request_done(t->server);
         if (r <= 0 || fuse_session_exited(t->session)) {
                 log_error("%s is gone, exiting", t->where);
                 return sd_event_exit(sd_event_source_get_event(source), 1);
@@ -52,10 +70,171 @@ static int on_session_io(sd_event_source *source, int fd, uint32_t revents, void
         return 0;
 }
 
+static int on_session_io(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
+        /* One request per wakeup: the loop then sees client exits (higher
+         * priority) before any request that arrived after them. */
+        return handle_one(userdata, source);
+}
+
+static int on_inject(sd_event_source *source, void *userdata) {
+        Transport *t = userdata;
+
+        if (TAILQ_EMPTY(&t->injected))
+                return sd_event_source_set_enabled(source, SD_EVENT_OFF);
+        return handle_one(t, source);
+}
+
+static void inject(Transport *t, const void *raw, size_t len, int64_t state_index) {
+        Injected *i = calloc(1, sizeof *i);
+
+        if (!i || !(i->raw = malloc(len))) {
+                free(i);
+                log_error("Out of memory: a request of the previous steve is lost");
+                return;
+        }
+        memcpy(i->raw, raw, len);
+        i->len = len;
+        i->state_index = state_index;
+        TAILQ_INSERT_TAIL(&t->injected, i, link);
+        (void) sd_event_source_set_enabled(t->inject_source, SD_EVENT_ON);
+}
+
+/* mountinfo escapes blanks and backslashes in paths as \ooo. */
+static bool mount_point_is(const char *field, const char *path) {
+        for (; *field && *path; path++) {
+                if (field[0] == '\\' && field[1] >= '0' && field[1] <= '3' && field[2] && field[3]) {
+                        if ((char) strtol((char[]) { field[1], field[2], field[3], 0 }, NULL, 8) != *path)
+                                return false;
+                        field += 4;
+                } else if (*field++ != *path)
+                        return false;
+        }
+        return !*field && !*path;
+}
+
+/* What tells this connection from any other while it exists: the device
+ * number of /dev/NAME, or of the FUSE mount (from mountinfo: a stat would
+ * ask steve itself). 0 when unknown. */
+static uint64_t transport_identity(const Transport *t) {
+        FILE *f;
+        char *line = NULL;
+        size_t size = 0;
+        uint64_t id = 0;
+        struct stat st;
+
+        if (t->cuse)
+                return stat(t->where, &st) == 0 && S_ISCHR(st.st_mode) ? (uint64_t) st.st_rdev : 0;
+        f = fopen("/proc/self/mountinfo", "re");
+        if (!f)
+                return 0;
+        while (getline(&line, &size, f) > 0) {
+                unsigned major, minor;
+                char point[PATH_MAX];
+
+                /* ID PARENT MAJOR:MINOR ROOT POINT ...; the last one mounted there wins */
+                if (sscanf(line, "%*u %*u %u:%u %*s %4095s", &major, &minor, point) == 3 &&
+                    mount_point_is(point, t->where))
+                        id = makedev(major, minor);
+        }
+        free(line);
+        fclose(f);
+        return id;
+}
+
+/* Every request passes here as read, every reply as written. libfuse 3.14
+ * has no other way to hand it requests of its own or to hold replies back. */
+static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
+        Transport *t = userdata;
+        Injected *i = TAILQ_FIRST(&t->injected);
+        const struct fuse_in_header *in = buf;
+        ssize_t n;
+
+        if (i) {
+                /* A write kept cut short: its payload is only counted, zeros will do. */
+                size_t want = i->len >= sizeof *in ? ((const struct fuse_in_header *) i->raw)->len : i->len;
+
+                n = (ssize_t) (want > len ? len : want);
+                memset(buf, 0, (size_t) n);
+                memcpy(buf, i->raw, i->len < (size_t) n ? i->len : (size_t) n);
+        } else
+                n = read(fd, buf, len);
+        if (n < (ssize_t) sizeof *in)
+                return n;
+        if (!t->init_seen && (in->opcode == FUSE_INIT || in->opcode == CUSE_INIT)) {
+                t->init_seen = true;
+                persist_note_init(t->server, buf, (size_t) n);
+        }
+        if (in->opcode == FUSE_OPEN) {
+                t->open_unique = in->unique;
+                /* Someone opened the node: it exists, and tells the connection apart. */
+                if (!t->identity_noted)
+                        t->identity_noted = persist_note_connection(t->server, transport_identity(t));
+        }
+        server_request_read(t->server, buf, (size_t) n);
+        if (i) {
+                server_request_replaces(t->server, i->state_index);
+                TAILQ_REMOVE(&t->injected, i, link);
+                free(i->raw);
+                free(i);
+        }
+        return n;
+}
+
+static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
+        Transport *t = userdata;
+        const struct fuse_out_header *out = iov[0].iov_base;
+        ssize_t total = 0;
+
+        for (int k = 0; k < count; k++)
+                total += (ssize_t) iov[k].iov_len;
+        /* libfuse 3.14 has no way to ask for FOPEN_STREAM: set on open replies
+         * on their way out (see fuse_session_setup()). */
+        if (!t->cuse && t->open_unique != 0 && count == 2 && iov[0].iov_len == sizeof *out &&
+            out->unique == t->open_unique && out->error == 0 &&
+            iov[1].iov_len == sizeof(struct fuse_open_out)) {
+                ((struct fuse_open_out *) iov[1].iov_base)->open_flags |= FOPEN_STREAM;
+                t->open_unique = 0;
+        }
+        /* The kernel had that INIT answered by the steve before. */
+        if (t->swallow_unique != 0 && out->unique == t->swallow_unique) {
+                t->swallow_unique = 0;
+                return total;
+        }
+        if (server_reply(t->server, iov, count))
+                return total;
+        return writev(fd, iov, count);
+}
+
+static const struct fuse_custom_io transport_io = {
+        .read = io_read,
+        .writev = io_writev,
+};
+
+/* What the server sends once its transaction is committed. */
+static int send_message(const void *message, size_t len, void *userdata) {
+        Transport *t = userdata;
+        const struct fuse_out_header *out = message;
+
+        if (write(fuse_session_fd(t->session), message, len) >= 0)
+                return 0;
+        /* A request answered before a crash, or one whose caller gave up. */
+        if (errno == ENOENT)
+                return 0;
+        return log_debug_errno(errno, "Reply to request %" PRIu64 " not delivered: %m", out->unique);
+}
+
 static int transport_attach(Transport *t, sd_event *event) {
         int fd = fuse_session_fd(t->session);
         int r;
 
+        if (fuse_session_custom_io(t->session, &transport_io, fd) < 0)
+                return log_error_errno(ENOMEM, "Failed to set up the session's I/O");
+        server_set_sender(t->server, send_message, t);
+        r = sd_event_add_defer(event, &t->inject_source, on_inject, t);
+        if (r >= 0)
+                r = sd_event_source_set_enabled(t->inject_source, SD_EVENT_OFF);
+        if (r < 0)
+                return log_error_errno(r, "Failed to set up the session: %m");
         if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
                 return log_error_errno(errno, "Failed to make the session non-blocking: %m");
         r = sd_event_add_io(event, &t->io_source, fd, EPOLLIN, on_session_io, t);
@@ -122,6 +301,7 @@ static Transport *transport_alloc(Server *server, TransportReady ready, void *us
                 t->server = server;
                 t->ready = ready;
                 t->userdata = userdata;
+                TAILQ_INIT(&t->injected);
         }
         return t;
 }
@@ -137,6 +317,8 @@ int transport_new_cuse(sd_event *event, Server *server, const char *dev_name, in
         int fd, r;
 
         t = transport_alloc(server, ready, userdata);
+        if (t)
+                t->cuse = true;
         if (!t || asprintf(&t->where, "/dev/%s", dev_name) < 0 ||
             asprintf(&devname_arg, "DEVNAME=%s", dev_name) < 0) {
                 transport_free(t);
@@ -254,38 +436,10 @@ static const struct fuse_lowlevel_ops fuse_ops = {
  * act like a device: without it the kernel keeps a file position for the
  * regular file (so its own FIONREAD answers "size - position", a negative
  * number) and serialises threads sharing one fd on f_pos_lock, so a blocked
- * read would hold up a write on the same fd. The flag is set on open replies
- * on their way out; opens are answered at once, so remembering one suffices.
+ * read would hold up a write on the same fd. io_writev() sets the flag on
+ * open replies on their way out; opens are answered at once, so remembering
+ * one suffices.
  */
-static ssize_t fuse_io_read(int fd, void *buf, size_t len, void *userdata) {
-        Transport *t = userdata;
-        ssize_t n = read(fd, buf, len);
-
-        if (n >= (ssize_t) sizeof(struct fuse_in_header)) {
-                const struct fuse_in_header *in = buf;
-                if (in->opcode == FUSE_OPEN)
-                        t->open_unique = in->unique;
-        }
-        return n;
-}
-
-static ssize_t fuse_io_writev(int fd, struct iovec *iov, int count, void *userdata) {
-        Transport *t = userdata;
-        const struct fuse_out_header *out = iov[0].iov_base;
-
-        if (t->open_unique != 0 && count == 2 && iov[0].iov_len == sizeof *out &&
-            out->unique == t->open_unique && out->error == 0 &&
-            iov[1].iov_len == sizeof(struct fuse_open_out)) {
-                ((struct fuse_open_out *) iov[1].iov_base)->open_flags |= FOPEN_STREAM;
-                t->open_unique = 0;
-        }
-        return writev(fd, iov, count);
-}
-
-static const struct fuse_custom_io fuse_stream_io = {
-        .read = fuse_io_read,
-        .writev = fuse_io_writev,
-};
 
 /* The mount point must be a regular file: FUSE gives the root the mount point's type. */
 static int prepare_node(Transport *t) {
@@ -333,8 +487,6 @@ static int fuse_session_setup(Transport *t) {
                 t->mounted = true;
                 t->mounted_by = geteuid();
         }
-        if (fuse_session_custom_io(t->session, &fuse_stream_io, fuse_session_fd(t->session)) < 0)
-                return log_error_errno(ENOMEM, "Failed to set up FUSE I/O");
         return 0;
 }
 
@@ -370,15 +522,29 @@ const char *transport_where(const Transport *t) {
 }
 
 Transport *transport_free(Transport *t) {
+        Injected *i;
+
         if (!t)
                 return NULL;
+        while ((i = TAILQ_FIRST(&t->injected))) {
+                TAILQ_REMOVE(&t->injected, i, link);
+                free(i->raw);
+                free(i);
+        }
+        sd_event_source_disable_unref(t->inject_source);
         sd_event_source_disable_unref(t->io_source);
         if (t->session) {
                 /* After dropping root this cannot unmount: fusermount3's auto_unmount
                  * does once the session fd is closed, and the node stays. */
-                if (t->mounted && geteuid() != t->mounted_by)
+                if (t->mounted && (geteuid() != t->mounted_by || (t->mount_inherited && geteuid() != 0)))
                         t->created_node = false;
-                if (t->mounted)
+                if (t->mounted && t->mount_inherited) {
+                        /* libfuse knows only the fd: fusermount3's helper, whose
+                         * socket the re-exec kept, unmounts when steve exits;
+                         * root need not wait for that to remove the node. */
+                        if (geteuid() == 0 && umount2(t->where, MNT_DETACH) < 0)
+                                log_warning_errno(errno, "Failed to unmount %s: %m", t->where);
+                } else if (t->mounted)
                         fuse_session_unmount(t->session);
                 fuse_session_destroy(t->session);
         }
@@ -388,4 +554,79 @@ Transport *transport_free(Transport *t) {
         free(t->where);
         free(t);
         return NULL;
+}
+
+static bool injected_already(const Transport *t, uint64_t unique) {
+        const Injected *i;
+
+        TAILQ_FOREACH(i, &t->injected, link)
+                if (((const struct fuse_in_header *) i->raw)->unique == unique)
+                        return true;
+        return false;
+}
+
+static int inject_recorded(const void *raw, size_t len, uint32_t index, void *userdata) {
+        Transport *t = userdata;
+
+        /* An unfinished transaction's request may also be recorded already. */
+        if (len >= sizeof(struct fuse_in_header) &&
+            !injected_already(t, ((const struct fuse_in_header *) raw)->unique)) {
+                log_debug("request %" PRIu64 " (opcode %" PRIu32 ") is read again",
+                          ((const struct fuse_in_header *) raw)->unique, ((const struct fuse_in_header *) raw)->opcode);
+                inject(t, raw, len, index == UINT32_MAX ? -1 : (int64_t) index);
+        }
+        return 0;
+}
+
+int transport_adopt(Transport *t, const State *st, bool *ret_adopted) {
+        const StateGlobals *g = st ? state_globals(st) : NULL;
+        _cleanup_free_ uint8_t *first = malloc(REQUEST_BUFFER_SIZE);
+        const struct fuse_in_header *in = (const void *) first;
+        uint64_t id;
+        ssize_t n;
+
+        if (!first)
+                return log_error_errno(ENOMEM, "Out of memory");
+        /* A fresh connection always has its INIT waiting; one that was set up
+         * before has anything else, or nothing. */
+        n = read(fuse_session_fd(t->session), first, REQUEST_BUFFER_SIZE);
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+                return log_error_errno(errno, "Cannot read from the passed connection: %m");
+        if (n >= (ssize_t) sizeof *in && (in->opcode == FUSE_INIT || in->opcode == CUSE_INIT)) {
+                inject(t, first, (size_t) n, -1);
+                *ret_adopted = false;
+                return 0;
+        }
+        if (!st || !state_in_use(st) || g->init_len < sizeof *in)
+                return log_error_errno(ENOENT, "The passed connection was set up by a steve whose state is "
+                                       "gone; a fresh one is needed (systemctl restart steve.socket)");
+        id = transport_identity(t);
+        if (g->connection != 0 && id != 0 && id != g->connection)
+                return log_error_errno(ESTALE, "The state file belongs to another connection than the one "
+                                       "passed; a fresh one is needed (systemctl restart steve.socket)");
+        t->identity_noted = g->connection != 0;
+        /* Its INIT again, for libfuse; the kernel is not answered twice. */
+        t->swallow_unique = ((const struct fuse_in_header *) g->init)->unique;
+        inject(t, g->init, g->init_len, -1);
+        (void) state_foreach_request(st, inject_recorded, t);
+        if (n >= (ssize_t) sizeof *in)
+                inject(t, first, (size_t) n, -1);
+        *ret_adopted = true;
+        return 0;
+}
+
+int transport_fd(const Transport *t) {
+        return fuse_session_fd(t->session);
+}
+
+bool transport_mounted(const Transport *t, bool *ret_created) {
+        *ret_created = t->created_node;
+        return t->mounted;
+}
+
+void transport_set_mounted(Transport *t, bool created_node) {
+        t->mounted = true;
+        t->mount_inherited = true;
+        t->mounted_by = geteuid();
+        t->created_node = created_node;
 }

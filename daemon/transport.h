@@ -11,6 +11,7 @@
 #include <systemd/sd-event.h>
 
 #include "server.h"
+#include "state.h"
 
 typedef struct Transport Transport;
 
@@ -33,3 +34,14 @@ int transport_new_fuse(sd_event *event, Server *server, const FuseNode *node,
 Transport *transport_free(Transport *t);
 /* Where clients connect: /dev/NAME or the FUSE node's path. */
 const char *transport_where(const Transport *t);
+
+/* A passed connection: fresh (its INIT waits: served as any), or set up by
+ * the steve before, whose state st then holds its INIT and the requests it
+ * had yet to answer; those are given to libfuse first, in order. */
+int transport_adopt(Transport *t, const State *st, bool *ret_adopted);
+int transport_fd(const Transport *t);
+/* Whether steve mounted the FUSE node itself (and unmounts it at the end),
+ * and whether it created the node file (and removes it). */
+bool transport_mounted(const Transport *t, bool *ret_created);
+/* A re-exec'd steve takes both over. */
+void transport_set_mounted(Transport *t, bool created_node);

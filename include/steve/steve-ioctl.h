@@ -14,8 +14,8 @@
 #include <linux/ioctl.h>
 #include <stdint.h>
 
-/* 2: adds the per-user limit */
-#define STEVE_IOCTL_VERSION 2
+/* 2: adds the per-user limit; 3: re-execution */
+#define STEVE_IOCTL_VERSION 3
 #define STEVE_IOC_MAGIC 0xB7
 
 #define STEVE_IOC_GET_VERSION             _IOR(STEVE_IOC_MAGIC, 0x00, uint32_t)
@@ -46,5 +46,9 @@
 /* tokens all processes of one uid may hold at once; 0: none */
 #define STEVE_IOC_GET_PER_USER_LIMIT      _IOR(STEVE_IOC_MAGIC, 0x0B, uint32_t)
 #define STEVE_IOC_SET_PER_USER_LIMIT      _IOW(STEVE_IOC_MAGIC, 0x0B, uint32_t)
+/* steve re-executes its binary in place (an upgrade without systemd): same
+ * pid, every token and waiter kept. The payload must be 0. Needs
+ * org.steve.Jobserver.manage. */
+#define STEVE_IOC_REEXECUTE               _IOW(STEVE_IOC_MAGIC, 0x20, uint32_t)
 
 #endif
