@@ -4,6 +4,8 @@ steve runs on FUSE at a file in a temporary directory, and on CUSE where
 /dev/cuse exists (the VM tier). Every daemon and client started here is
 stopped, and every mount removed, even when a test fails.
 """
+import ctypes
+import fcntl
 import os
 import pathlib
 import pwd
@@ -107,7 +109,8 @@ class State:
 class Steve:
     """One running daemon; its stderr is collected line by line."""
 
-    def __init__(self, transport, tmp_path, args, jobs, env=None, wrap=(), pass_fds=(), wait=True, path=None):
+    def __init__(self, transport, tmp_path, args, jobs, env=None, wrap=(), pass_fds=(), wait=True, path=None,
+                 exe=STEVE):
         self.transport = transport
         self.lines = []
         self.eof = False
@@ -116,7 +119,11 @@ class Steve:
             self.path = path or tmp_path / f"jobserver-{next(Steve.counter)}"
             where = ["--path", str(self.path)]
         else:
-            name = f"steve.test-{os.getpid()}-{next(Steve.counter)}"  # udev/70-steve.rules matches steve.*
+            # udev/70-steve.rules matches steve.*; a path in /dev: a device a steve before set up
+            if path and path.parent == pathlib.Path("/dev"):
+                name = path.name
+            else:
+                name = f"steve.test-{os.getpid()}-{next(Steve.counter)}"
             self.path = pathlib.Path("/dev") / name
             where = ["--dev-name", name]
         # Tests that want a bus ask for one (system_bus); others must not touch the machine's.
@@ -126,7 +133,7 @@ class Steve:
         if not any(a.startswith("--config") for a in args):
             args = [*args, "--no-config"]
         jobs_arg = [] if jobs is None else ["-j", str(jobs)]
-        self.argv = [str(STEVE), *jobs_arg, *where, *args]
+        self.argv = [str(exe), *jobs_arg, *where, *args]
         self.valgrind_log = None
         launch = self.argv
         if VALGRIND:
@@ -478,6 +485,42 @@ def system_bus(node_dir):
     bus = PrivateBus(node_dir)
     yield bus
     bus.stop()
+
+
+# Socket activation: what systemd does with steve.socket, done by the tests.
+
+libc = ctypes.CDLL(None, use_errno=True)
+MS_NOSUID, MS_NODEV = 2, 4
+
+
+def mount_fuse_for(path, user):
+    """What fusermount3 does as root: open /dev/fuse and mount it at path for user."""
+    path.touch()
+    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
+    pw = pwd.getpwnam(user)
+    options = (f"fd={fd},rootmode=100000,user_id={pw.pw_uid},group_id={pw.pw_gid},"
+               "default_permissions,allow_other")
+    if libc.mount(b"steve", str(path).encode(), b"fuse.steve", MS_NOSUID | MS_NODEV, options.encode()) < 0:
+        err = ctypes.get_errno()
+        os.close(fd)
+        raise OSError(err, f"mount {path}: {os.strerror(err)}")
+    return fd
+
+
+def activation_fd(transport, node, user):
+    if transport == "cuse":
+        return os.open("/dev/cuse", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+    fd = mount_fuse_for(node, user)
+    os.set_blocking(fd, False)
+    return fd
+
+
+def activated(fd):
+    """A wrapper that execs its arguments with fd as fd 3, as a passed socket."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    shim = f'export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@" 3<&{high} {high}<&-'
+    return ["bash", "-c", shim, "bash"], high
 
 
 class NotifySocket:

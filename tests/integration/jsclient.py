@@ -70,6 +70,19 @@ def cmd_poll(fd, timeout_ms):
     return "in" if p.poll(int(timeout_ms)) else "timeout"
 
 
+def cmd_pollread(fd):
+    """GNU make's way: poll until readable, then a non-blocking read; a
+    wakeup with nothing to read polls again."""
+    while True:
+        p = select.poll()
+        p.register(int(fd), select.POLLIN)
+        p.poll()
+        try:
+            return os.read(int(fd), 1).decode("latin-1") or "-"
+        except BlockingIOError:
+            continue
+
+
 def cmd_fionread(fd):
     buf = array.array("i", [0])
     fcntl.ioctl(int(fd), termios.FIONREAD, buf)

@@ -69,7 +69,9 @@ def test_every_file_lands_where_a_distribution_expects_it(stage):
     assert os.stat(stage / "etc/init.d/steve").st_mode & 0o777 == 0o755
     assert os.stat(stage / "usr/sbin/steve").st_mode & 0o111
     service = (stage / "lib/systemd/system/steve.service").read_text()
-    assert "ExecStart=/usr/sbin/steve\n" in service
+    assert "ExecStart=/usr/sbin/steve --state-file=/run/steve/state\n" in service
+    assert "RuntimeDirectory=steve\nRuntimeDirectoryPreserve=yes\n" in service
+    assert "PartOf=" not in (stage / "lib/systemd/system/steve.socket").read_text()
     # One config path, from the prefix, in the daemon, the units and the man pages.
     help_text = subprocess.run([str(stage / "usr/sbin/steve"), "--help"], capture_output=True, text=True).stdout
     assert "default: /etc/steve.conf," in help_text
@@ -174,6 +176,24 @@ def openrc_start_command(stage, conf_lines=""):
     return r.stdout.split()
 
 
+def openrc_reexec(stage, pid, directory):
+    """The script's reexec command, with start-stop-daemon doing what it does with --signal."""
+    pidfile = directory / "steve.pid"
+    pidfile.write_text(f"{pid}\n")
+    script = f"""
+        RC_SVCNAME=steve
+        ebegin() {{ :; }}
+        eend() {{ return $1; }}
+        start-stop-daemon() {{ [ "$1" = --signal ] && [ "$3" = --pidfile ] && kill -s "$2" "$(cat "$4")"; }}
+        . {shlex.quote(str(stage / 'etc/conf.d/steve'))}
+        . {shlex.quote(str(stage / 'etc/init.d/steve'))}
+        case " $extra_started_commands " in *" reexec "*) ;; *) exit 3 ;; esac
+        pidfile={shlex.quote(str(pidfile))}
+        reexec
+    """
+    subprocess.run(["bash", "-c", script], check=True)
+
+
 def test_openrc_script_parses_and_starts_steve_as_the_configured_user(stage, node_dir):
     init = stage / "etc/init.d/steve"
     assert init.read_text().startswith("#!/sbin/openrc-run\n")
@@ -192,6 +212,18 @@ def test_openrc_script_parses_and_starts_steve_as_the_configured_user(stage, nod
         with open(f"/proc/{proc.pid}/status") as f:
             assert f"Uid:\t{pwd.getpwnam('nobody').pw_uid}" in f.read()
         r = subprocess.run([str(STEVIE), f"--device={node}", "--get-jobs"], capture_output=True, text=True)
+        assert r.stdout == "3\n"
+        # `rc-service steve reexec` after an upgrade: a holder's token stays its own.
+        fd = os.open(node, os.O_RDWR)
+        try:
+            assert os.read(fd, 1) == b"+"
+            openrc_reexec(stage, proc.pid, node_dir)
+            while "adopted the connection" not in (line := proc.stderr.readline()):
+                assert line, "steve ended instead of re-executing"
+            assert os.write(fd, b"+") == 1
+        finally:
+            os.close(fd)
+        r = subprocess.run([str(STEVIE), f"--device={node}", "--get-tokens"], capture_output=True, text=True)
         assert r.stdout == "3\n"
     finally:
         proc.terminate()

@@ -233,3 +233,30 @@ def test_command_lines_are_shown_to_their_owner_and_root_only(shipped_steve, pol
     assert "jsclient.py" in as_root[mine.pid] and "jsclient.py" in as_root[theirs.pid]
     # Asked through polkit (org.steve.Jobserver.inspect), not refused: names instead.
     steve.wait_for_line(f"org.steve.Jobserver.inspect denied: uid {pwd.getpwnam(STRANGER).pw_uid}")
+
+
+def test_reexecute_is_manage_and_keeps_the_pool_as_the_steve_user(shipped_steve, polkit, clients):
+    _, bus, _ = polkit
+    steve = shipped_steve(3)
+    holder = clients(steve)
+    fd = holder.open()
+    assert holder.do("read", fd) == "+"
+    # The example rule grants configure, not manage.
+    r = steve.stevie("--reexec", user=IN_GROUP, check=False)
+    assert r.returncode == 1 and "not allowed to re-execute" in r.stderr, r.stderr
+    out = dbus_call(bus, "call", "Reexecute", user=IN_GROUP)
+    assert out.startswith("err org.freedesktop.DBus.Error.AccessDenied"), out
+    assert "re-executing" not in steve.log()
+    # Root may: the call is answered, steve re-executes as the user it is
+    # and owns its bus name again, and the holder's token is still its own.
+    start = len(steve.lines)
+    bus.busctl("call", *OBJ, IFACE, "Reexecute")
+    steve.wait_for_line("adopted the connection", start)
+    steve.wait_for_line("running on", start)
+    wait_until(lambda: bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
+               what="steve on the bus again")
+    with open(f"/proc/{steve.pid}/status") as f:
+        assert f"Uid:\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}" in f.read()
+    steve.wait_state(held=1, processes=1)
+    assert holder.do("write", fd) == "1"
+    steve.wait_state(available=3, held=0)

@@ -7,7 +7,6 @@ systemd opens ListenSpecial= files (O_RDWR|O_NONBLOCK), or, on FUSE, a
 /dev/fuse fd the test mounted at the node itself, the part of fusermount3
 that needs root.
 """
-import ctypes
 import fcntl
 import os
 import pwd
@@ -17,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import STEVE, as_user, is_mounted
+from conftest import STEVE, activated, activation_fd, as_user, is_mounted
 
 USER = "nobody"
 
@@ -89,40 +88,6 @@ def test_no_watchdog_pings_unless_asked(start_steve, notify):
 
 
 # Socket activation
-
-libc = ctypes.CDLL(None, use_errno=True)
-MS_NOSUID, MS_NODEV = 2, 4
-
-
-def mount_fuse_for(path, user):
-    """What fusermount3 does as root: open /dev/fuse and mount it at path for user."""
-    path.touch()
-    fd = os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC)
-    pw = pwd.getpwnam(user)
-    options = (f"fd={fd},rootmode=100000,user_id={pw.pw_uid},group_id={pw.pw_gid},"
-               "default_permissions,allow_other")
-    if libc.mount(b"steve", str(path).encode(), b"fuse.steve", MS_NOSUID | MS_NODEV, options.encode()) < 0:
-        err = ctypes.get_errno()
-        os.close(fd)
-        raise OSError(err, f"mount {path}: {os.strerror(err)}")
-    return fd
-
-
-def activation_fd(transport, node, user):
-    if transport == "cuse":
-        return os.open("/dev/cuse", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
-    fd = mount_fuse_for(node, user)
-    os.set_blocking(fd, False)
-    return fd
-
-
-def activated(fd):
-    """A wrapper that execs its arguments with fd as fd 3, as a passed socket."""
-    high = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
-    os.close(fd)
-    shim = f'export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@" 3<&{high} {high}<&-'
-    return ["bash", "-c", shim, "bash"], high
-
 
 @pytest.fixture
 def activated_node(node_dir):

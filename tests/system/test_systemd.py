@@ -131,17 +131,153 @@ def test_dbus_on_the_system_bus_and_reload(steve):
         config.unlink()
 
 
-def test_restart_gives_a_fresh_device(steve):
+# Restarts, upgrades, crashes and stops while builds run: none of them notices.
+
+MAKE = os.environ.get("STEVE_TEST_MAKE")
+POOL = 3
+
+
+def stamp_makefile(directory, log, jobs, seconds):
+    directory.mkdir(parents=True)
+    (directory / "Makefile").write_text(
+        f"all: $(addprefix job,$(shell seq 1 {jobs}))\n"
+        f"job%:\n\t@echo start $$(date +%s%N) >> {log}; sleep {seconds}; echo end $$(date +%s%N) >> {log}\n")
+
+
+def peak_concurrency(log):
+    events = sorted((int(stamp), 1 if kind == "start" else -1)
+                    for kind, stamp in (line.split() for line in log.read_text().splitlines() if line))
+    running = peak = 0
+    for _, delta in events:
+        running += delta
+        peak = max(peak, running)
+    return peak, sum(1 for _, d in events if d == 1)
+
+
+def find_cargo():
+    for candidate in (shutil.which("cargo"), os.path.expanduser("~/.cargo/bin/cargo")):
+        if candidate and os.access(candidate, os.X_OK):
+            return candidate
+    return None
+
+
+def cargo_workspace(root, crates, log):
+    """crates crates whose compiles each log their start and end and take 2 s."""
+    members = [f"c{i}" for i in range(crates)]
+    root.mkdir()
+    (root / "Cargo.toml").write_text(
+        "[workspace]\nresolver = \"2\"\nmembers = [%s]\n" % ", ".join(f'"{m}"' for m in members))
+    for m in members:
+        (root / m / "src").mkdir(parents=True)
+        (root / m / "Cargo.toml").write_text(f'[package]\nname = "{m}"\nversion = "0.1.0"\nedition = "2021"\n')
+        (root / m / "src" / "lib.rs").write_text("pub fn f() -> u32 { 42 }\n")
+    wrapper = root / "rustc-wrapper"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        "case \" $* \" in *\" --crate-name c\"[0-9]*) ;; *) exec \"$@\" ;; esac\n"
+        f"echo start $(date +%s%N) >> {log}; sleep 2; \"$@\"; s=$?; echo end $(date +%s%N) >> {log}; exit $s\n")
+    wrapper.chmod(0o755)
+    return wrapper
+
+
+class Builds:
+    """Two make 4.4.1 builds and, where cargo is installed, a cargo build, all
+    on /dev/steve; the jobs log when they run."""
+
+    def __init__(self, tmp_path, jobs=16, seconds=0.5):
+        assert MAKE, "STEVE_TEST_MAKE is not set (tests/run-tests sets it)"
+        env = dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{DEVICE}")
+        self.log = tmp_path / "stamps"
+        self.procs = []
+        self.expected = 0
+        for i in range(2):
+            stamp_makefile(tmp_path / f"m{i}", self.log, jobs, seconds)
+            self.procs.append(subprocess.Popen([MAKE, "-s", "-C", str(tmp_path / f"m{i}")], env=env,
+                                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            self.expected += jobs
+        cargo = find_cargo()
+        if cargo:
+            wrapper = cargo_workspace(tmp_path / "ws", 6, self.log)
+            cenv = dict(env, RUSTC_WRAPPER=str(wrapper), CARGO_TARGET_DIR=str(tmp_path / "target"),
+                        PATH=f"{os.path.dirname(cargo)}:{env.get('PATH', '')}")
+            self.procs.append(subprocess.Popen([cargo, "build", "--offline", "-q", "-j", "8"], cwd=tmp_path / "ws",
+                                               env=cenv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True))
+            self.expected += 6
+        # Under way, tokens taken, before anything happens to steve.
+        wait_until(lambda: self.log.exists() and peak_concurrency(self.log)[1] >= 4, "the builds to start")
+
+    def finish(self):
+        outputs = [p.communicate(timeout=600)[0] for p in self.procs]
+        for p, out in zip(self.procs, outputs):
+            assert p.returncode == 0, f"{p.args} failed:\n{out}"
+            assert "jobserver" not in out and "jobs pipe" not in out, out
+        peak, started = peak_concurrency(self.log)
+        assert started == self.expected
+        # Each tool runs one job on its implicit slot, the rest on tokens.
+        assert peak <= POOL + len(self.procs), f"{peak} jobs at once"
+        wait_until(lambda: tokens() == (POOL, 0), "the whole pool back")
+
+
+def tokens():
+    available = int(run("busctl", "get-property", *BUS, "TokensAvailable").stdout.split()[1])
+    held = int(run("busctl", "get-property", *BUS, "TokensHeld").stdout.split()[1])
+    return available, held
+
+
+def installed_binary():
+    exec_start = show("ExecStart")
+    return pathlib.Path(exec_start.split("path=")[1].split(" ;")[0].strip())
+
+
+def upgrade(steve):
+    """What a package manager does: a new file in place of the binary, then a restart."""
+    binary = installed_binary()
+    shutil.copy(binary, f"{binary}.new")
+    os.rename(f"{binary}.new", binary)
     run("systemctl", "restart", "steve.service")
-    wait_until(active, "steve to be back")
-    assert int(show("MainPID")) != steve
-    take_and_return()
+    wait_until(lambda: active() and int(show("MainPID")) != steve, "the new steve")
+    assert os.stat(f"/proc/{show('MainPID')}/exe").st_ino == binary.stat().st_ino
 
 
-def test_a_crash_is_restarted(steve):
-    os.kill(steve, 9)
-    wait_until(lambda: active() and int(show("MainPID")) not in (0, steve), "steve to be restarted", timeout=90)
-    take_and_return()
+def crash(sig):
+    def event(steve):
+        os.kill(steve, sig)
+        wait_until(lambda: active() and int(show("MainPID")) not in (0, steve), "steve to be restarted",
+                   timeout=90)
+    return event
+
+
+def restart(steve):
+    run("systemctl", "restart", "steve.service")
+    wait_until(lambda: active() and int(show("MainPID")) != steve, "steve to be back")
+
+
+def stop_then_request(steve):
+    run("systemctl", "stop", "steve.service")
+    assert DEVICE.exists(), "the device went with the service"
+    # The builds' next request starts it again (socket activation of the device).
+    wait_until(lambda: active() and int(show("MainPID")) not in (0, steve), "a request to start steve",
+               timeout=90)
+
+
+def reexec(steve):
+    before = journal().count("adopted the connection")
+    run("busctl", "call", *BUS, "Reexecute")
+    wait_until(lambda: journal().count("adopted the connection") > before, "the re-exec")
+    assert int(show("MainPID")) == steve and show("ActiveState") == "active"
+
+
+@pytest.mark.parametrize("event", [restart, upgrade, crash(9), crash(6), stop_then_request, reexec],
+                         ids=["restart", "upgrade", "kill-9", "abort", "stop-then-request", "reexec"])
+def test_running_builds_never_notice(steve, tmp_path, event):
+    run("busctl", "set-property", *BUS, "Jobs", "u", str(POOL))
+    builds = Builds(tmp_path)
+    event(steve)
+    assert DEVICE.exists()
+    # A change made at run time is kept too.
+    assert jobs() == POOL
+    builds.finish()
+    assert "a fresh one is needed" not in journal()
 
 
 def test_dbus_activation_starts_the_service(steve):

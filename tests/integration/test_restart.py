@@ -1,0 +1,323 @@
+"""steve restarted, upgraded, crashed, stopped and started later, or
+re-executed in place, while clients hold tokens, wait and poll: none of them
+notices.
+
+The test plays steve.socket: it keeps the connection (an open /dev/cuse, or
+/dev/fuse mounted at the node) across steves and hands it to each with
+LISTEN_FDS; every steve keeps the pool in one --state-file. A re-exec needs
+neither: the connection and the pool go with it.
+"""
+import os
+import pathlib
+import shutil
+import signal
+import time
+
+import pytest
+
+from conftest import STEVE, activated, activation_fd, is_mounted, wait_until
+
+JOBS = 3
+
+
+class Keeper:
+    """What steve.socket does: holds the connection while steves come and go."""
+
+    counter = iter(range(1, 1 << 30))
+
+    def __init__(self, transport, node_dir, start_steve):
+        self.transport = transport
+        n = next(Keeper.counter)
+        if transport == "fuse":
+            self.node = node_dir / f"restart-{n}"
+        else:
+            self.node = pathlib.Path("/dev") / f"steve.test-restart-{os.getpid()}-{n}"
+        self.state = node_dir / f"state-{n}"
+        self.start_steve = start_steve
+        self.fd = activation_fd(transport, self.node, "root")
+
+    def start(self, *args, jobs=JOBS, state=True, **kwargs):
+        wrap, passed = activated(os.dup(self.fd))
+        extra = [f"--state-file={self.state}"] if state else []
+        try:
+            return self.start_steve(jobs, "-v", *extra, *args, wrap=wrap, pass_fds=(passed,), path=self.node,
+                                    **kwargs)
+        finally:
+            os.close(passed)
+
+    def close(self):
+        if self.fd < 0:
+            return
+        os.close(self.fd)
+        self.fd = -1
+        if self.transport == "fuse" and is_mounted(self.node):
+            os.system(f"umount -l '{self.node}'")
+
+
+@pytest.fixture
+def keeper(transport, node_dir, start_steve):
+    k = Keeper(transport, node_dir, start_steve)
+    yield k
+    k.close()
+
+
+def crash(sig):
+    def event(keeper, steve):
+        steve.proc.send_signal(sig)
+        steve.proc.wait(timeout=10)
+        return keeper.start()
+    return event
+
+
+def restart(keeper, steve):
+    assert steve.stop() == 0
+    assert "every token stay for the next steve" in steve.log()
+    return keeper.start()
+
+
+def stop_then_start_later(keeper, steve):
+    assert steve.stop() == 0
+    time.sleep(1)
+    return keeper.start()
+
+
+def reexec(keeper, steve):
+    start = len(steve.lines)
+    os.kill(steve.pid, signal.SIGUSR2)
+    steve.wait_for_line("adopted the connection", start)
+    steve.wait_for_line("running on", start)
+    return steve
+
+
+def stevie_reexec(keeper, steve):
+    start = len(steve.lines)
+    steve.stevie("--reexec")
+    steve.wait_for_line("running on", start)
+    return steve
+
+
+EVENTS = {
+    "restart": restart,
+    "kill-9": crash(signal.SIGKILL),
+    "abort": crash(signal.SIGABRT),
+    "stop-then-start-later": stop_then_start_later,
+    "sigusr2-reexec": reexec,
+    "stevie-reexec": stevie_reexec,
+}
+
+
+class Build:
+    """One client of each kind the project tests, holding the pool full and
+    waiting for more."""
+
+    def __init__(self, steve, clients):
+        # make's way: poll, then a non-blocking read; it holds two.
+        self.make = clients(steve)
+        self.make_fd = self.make.open("rdwr", "nonblock")
+        for _ in range(2):
+            assert self.make.do("pollread", self.make_fd) == "+"
+        # gcc's lto-wrapper: O_RDWR|O_NONBLOCK, a read that must not wait.
+        self.gcc = clients(steve)
+        self.gcc_fd = self.gcc.open("rdwr", "nonblock")
+        assert self.gcc.do("read", self.gcc_fd) == "+"
+        # Rust's jobserver crate: a blocking read in a helper thread; two, in order.
+        self.rust = [clients(steve) for _ in range(2)]
+        self.rust_fd = [c.open() for c in self.rust]
+        self.rust_read = []
+        for c, fd in zip(self.rust, self.rust_fd):
+            self.rust_read.append(c.send("read", fd))
+            steve.wait_state(waiting=len(self.rust_read))
+        # make again, polling for a token it has no hope of yet.
+        self.poller = clients(steve)
+        self.poller_fd = self.poller.open("rdwr", "nonblock")
+        self.poller_take = self.poller.send("pollread", self.poller_fd)
+        time.sleep(0.3)
+        assert self.poller.pending(self.poller_take)
+
+    def finish(self, steve):
+        """Returns tokens one at a time; each goes to the next in line."""
+        # Returns after the event are accepted: no ENOSPC, no EIO.
+        assert self.make.do("write", self.make_fd) == "1"
+        assert self.rust[0].result(self.rust_read[0]) == ("ok", "+")
+        assert self.rust[1].pending(self.rust_read[1])
+        assert self.gcc.do("write", self.gcc_fd) == "1"
+        assert self.rust[1].result(self.rust_read[1]) == ("ok", "+")
+        assert self.make.do("write", self.make_fd) == "1"
+        assert self.poller.result(self.poller_take) == ("ok", "+")
+        for c, fd in [(self.rust[0], self.rust_fd[0]), (self.rust[1], self.rust_fd[1]),
+                      (self.poller, self.poller_fd)]:
+            assert c.do("write", fd) == "1"
+        steve.wait_state(available=JOBS, held=0, waiting=0)
+        for c in [self.make, self.gcc, self.poller, *self.rust]:
+            c.send("exit")
+            assert c.proc.wait(timeout=10) == 0
+        steve.wait_state(available=JOBS, held=0, processes=0)
+
+
+@pytest.mark.parametrize("event", EVENTS)
+def test_no_build_notices(event, keeper, clients):
+    steve = keeper.start()
+    build = Build(steve, clients)
+    before = steve.wait_state(held=JOBS, waiting=3)
+
+    steve = EVENTS[event](keeper, steve)
+
+    after = steve.wait_state(held=JOBS, processes=before.processes, waiting=3)
+    assert after.available == 0
+    build.finish(steve)
+    assert "cannot" not in steve.log().lower()
+
+
+def test_a_return_while_no_steve_runs_waits_and_is_accepted(keeper, clients):
+    steve = keeper.start()
+    holder = clients(steve)
+    fd = holder.open()
+    assert holder.do("read", fd) == "+"
+    steve.stop()
+    returned = holder.send("write", fd)
+    # The kernel holds the write until a steve reads it.
+    assert holder.pending(returned, wait=0.5)
+    steve = keeper.start()
+    assert holder.result(returned) == ("ok", "1")
+    steve.wait_state(available=JOBS, held=0)
+
+
+def test_a_client_that_dies_while_no_steve_runs_leaves_its_tokens(keeper, clients):
+    steve = keeper.start()
+    dead, waiting = clients(steve), clients(steve)
+    dead_fd = dead.open()
+    for _ in range(JOBS):
+        dead.do("read", dead_fd)
+    blocked = waiting.send("read", waiting.open())
+    steve.wait_state(waiting=1)
+    steve.proc.kill()
+    steve.proc.wait()
+    # Its exit may wait for the next steve (the kernel flushes its file).
+    dead.proc.kill()
+    steve = keeper.start()
+    assert waiting.result(blocked) == ("ok", "+")
+    dead.proc.wait(timeout=10)
+    steve.wait_state(available=JOBS - 1, held=1, processes=1)
+
+
+def test_an_open_while_no_steve_runs_is_served_by_the_next(keeper, clients):
+    steve = keeper.start()
+    steve.stop()
+    late = clients(steve)
+    opened = late.send("open")
+    assert late.pending(opened, wait=0.5)
+    steve = keeper.start()
+    status, fd = late.result(opened)
+    assert status == "ok"
+    assert late.do("read", fd) == "+"
+    steve.wait_state(held=1)
+
+
+def test_run_time_changes_outlive_steve(keeper, clients):
+    steve = keeper.start()
+    steve.stevie("--set-jobs=5", "--pause")
+    steve.proc.kill()
+    steve.proc.wait()
+    steve = keeper.start()
+    assert steve.stevie("--get-jobs", "--get-paused").stdout.split() == ["5", "1"]
+    # SIGHUP rereads the configuration: it wins, as at any start; a pause stays.
+    start = len(steve.lines)
+    os.kill(steve.pid, signal.SIGHUP)
+    steve.wait_for_line("Reloaded", start)
+    assert steve.stevie("--get-jobs", "--get-paused").stdout.split() == [str(JOBS), "1"]
+
+
+def test_job_ids_go_on(keeper, clients):
+    steve = keeper.start()
+    c = clients(steve)
+    fd = c.open()
+    c.do("read", fd)
+    first = [l for l in steve.state().lines if "job" in l]
+    steve.proc.kill()
+    steve.proc.wait()
+    steve = keeper.start()
+    c.do("read", fd)
+    lines = [l for l in steve.state().lines if "job" in l]
+    assert first and lines and lines != first
+
+
+def test_a_connection_whose_state_is_gone_is_refused_loudly(keeper):
+    steve = keeper.start(state=False)
+    steve.proc.kill()
+    steve.proc.wait()
+    again = keeper.start(state=False, wait=False)
+    assert again.proc.wait(timeout=10) == 2
+    assert "a fresh one is needed" in again.log()
+
+
+def test_a_fresh_connection_starts_a_fresh_pool(keeper, node_dir, clients, transport, start_steve):
+    steve = keeper.start()
+    c = clients(steve)
+    c.do("read", c.open())
+    steve.proc.kill()
+    steve.proc.wait()
+    # The same state file with another, new connection: nothing is adopted.
+    other = Keeper(transport, node_dir, start_steve)
+    try:
+        fresh = other.start(f"--state-file={keeper.state}", state=False)
+        assert "adopted" not in fresh.log()
+        fresh.wait_state(available=JOBS, held=0, processes=0)
+    finally:
+        other.close()
+        # The old connection goes, as a socket unit's restart ends it; its client may exit.
+        keeper.close()
+
+
+def test_a_state_file_of_another_connection_is_refused(keeper, node_dir, transport, start_steve):
+    other = Keeper(transport, node_dir, start_steve)
+    try:
+        for k in (keeper, other):
+            steve = k.start()
+            steve.stevie("-t")          # an open: the connection is told apart from now on
+            steve.proc.kill()
+            steve.proc.wait()
+        wrong = other.start(f"--state-file={keeper.state}", state=False, wait=False)
+        assert wrong.proc.wait(timeout=10) == 2
+        assert "belongs to another connection" in wrong.log()
+        # The right one is adopted.
+        other.start()
+    finally:
+        other.close()
+
+
+def test_an_upgrade_by_reexec_runs_the_new_binary(keeper, node_dir, clients):
+    binary = node_dir / "steve"
+    shutil.copy(STEVE, binary)
+    steve = keeper.start(exe=binary)
+    c = clients(steve)
+    fd = c.open()
+    c.do("read", fd)
+    old = os.stat(f"/proc/{steve.pid}/exe").st_ino
+    # What a package manager does: the new file in place of the old.
+    shutil.copy(STEVE, node_dir / "steve.new")
+    os.rename(node_dir / "steve.new", binary)
+    steve = reexec(keeper, steve)
+    assert os.stat(f"/proc/{steve.pid}/exe").st_ino == os.stat(binary).st_ino != old
+    steve.wait_state(held=1, processes=1)
+    assert c.do("write", fd) == "1"
+
+
+def test_reexec_without_a_state_file_keeps_everything(keeper, clients):
+    steve = keeper.start(state=False)
+    build = Build(steve, clients)
+    steve = reexec(keeper, steve)
+    steve.wait_state(held=JOBS, waiting=3)
+    build.finish(steve)
+
+
+def test_reexec_of_a_steve_that_mounted_its_own_node(start_steve, clients, transport):
+    if transport != "fuse":
+        pytest.skip("FUSE: steve mounts the node itself")
+    steve = start_steve(JOBS, "-v")
+    build = Build(steve, clients)
+    steve = reexec(None, steve)
+    steve.wait_state(held=JOBS, waiting=3)
+    build.finish(steve)
+    path = steve.path
+    assert steve.stop() == 0
+    wait_until(lambda: not is_mounted(path), what=f"{path} to be unmounted")
