@@ -75,7 +75,8 @@ static void on_cmdline(const char *text, int error, void *userdata) {
                 c->cmdline = strdup(text);
         /* -v: the connection is told once its command line is known. */
         if (first_look)
-                log_info("pid %d connected: %s", (int) c->pid, client_label(c, true));
+                log_info("pid %d %s: %s", (int) c->pid, c->adopted ? "is the steve before's" : "connected",
+                         client_label(c, true));
         cmdline_settled(c->server);
 }
 
@@ -268,6 +269,7 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         c->pid = p->pid;
         c->uid = p->uid;
         c->state_index = index;
+        c->adopted = true;
         c->pidfd = -1;
         TAILQ_INIT(&c->reads);
         /* The same process, or another that got its pid: that one inherits nothing. */

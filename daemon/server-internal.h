@@ -58,6 +58,7 @@ typedef struct Client {
 
         /* persist.c */
         int64_t state_index;                    /* its record, -1: none yet */
+        bool adopted;                           /* it came with the previous steve's pool */
         bool dirty;
         TAILQ_ENTRY(Client) dirty_link;
 

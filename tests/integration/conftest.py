@@ -523,6 +523,52 @@ def activated(fd):
     return ["bash", "-c", shim, "bash"], high
 
 
+# What steve.socket does, for the restart tests.
+
+JOBS = 3
+
+
+class Keeper:
+    """What steve.socket does: holds the connection while steves come and go."""
+
+    counter = iter(range(1, 1 << 30))
+
+    def __init__(self, transport, node_dir, start_steve):
+        self.transport = transport
+        n = next(Keeper.counter)
+        if transport == "fuse":
+            self.node = node_dir / f"restart-{n}"
+        else:
+            self.node = pathlib.Path("/dev") / f"steve.test-restart-{os.getpid()}-{n}"
+        self.state = node_dir / f"state-{n}"
+        self.start_steve = start_steve
+        self.fd = activation_fd(transport, self.node, "root")
+
+    def start(self, *args, jobs=JOBS, state=True, **kwargs):
+        wrap, passed = activated(os.dup(self.fd))
+        extra = [f"--state-file={self.state}"] if state else []
+        try:
+            return self.start_steve(jobs, "-v", *extra, *args, wrap=wrap, pass_fds=(passed,), path=self.node,
+                                    **kwargs)
+        finally:
+            os.close(passed)
+
+    def close(self):
+        if self.fd < 0:
+            return
+        os.close(self.fd)
+        self.fd = -1
+        if self.transport == "fuse" and is_mounted(self.node):
+            os.system(f"umount -l '{self.node}'")
+
+
+@pytest.fixture
+def keeper(transport, node_dir, start_steve):
+    k = Keeper(transport, node_dir, start_steve)
+    yield k
+    k.close()
+
+
 class NotifySocket:
     """A NOTIFY_SOCKET of the test's own: what steve tells its service manager."""
 

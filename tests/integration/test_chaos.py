@@ -65,3 +65,59 @@ def test_chaos_leaves_the_pool_whole(start_steve):
     st = steve.wait_state(processes=0, timeout=30)
     assert (st.available, st.held, st.reserved, st.waiting) == (jobs, 0, 0, 0), st
     assert steve.proc.poll() is None, "steve died"
+
+
+# The soak: the same chaos while steve is restarted, killed and re-executed.
+# CI runs 20 events; STEVE_SOAK_EVENTS and STEVE_SOAK_CLIENTS make it longer
+# (README: Restarts, upgrades and crashes).
+SOAK_EVENTS = int(os.environ.get("STEVE_SOAK_EVENTS", "20"))
+
+
+def check_invariant(st, jobs):
+    assert st.available >= 0 and st.available + st.held + st.reserved == jobs, \
+        f"tokens made or lost: {st}"
+    assert not (st.waiting > 0 and st.available > 0), f"a waiter starves beside a free token: {st}"
+
+
+def test_chaos_through_restarts_kills_and_reexecs(keeper):
+    jobs = 6
+    steve = keeper.start(jobs=jobs)
+    fuse = steve.transport == "fuse"
+    clients = int(os.environ.get("STEVE_SOAK_CLIENTS", "40" if fuse else "8"))
+    seconds = SOAK_EVENTS * (1.0 if fuse else 4.0) + 5
+    rng = random.Random(2)
+    procs = [subprocess.Popen([sys.executable, str(CLIENT), str(steve.path), str(seconds - 2), str(i)],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                              start_new_session=True)
+             for i in range(clients)]
+    events = []
+    try:
+        for _ in range(SOAK_EVENTS):
+            time.sleep(rng.uniform(0.1, 0.6 if fuse else 2.0))
+            event = rng.choice(["kill-9", "abort", "restart", "reexec"])
+            events.append(event)
+            if event == "reexec":
+                start = len(steve.lines)
+                os.kill(steve.pid, signal.SIGUSR2)
+                steve.wait_for_line("running on", start, timeout=30)
+            else:
+                if event == "restart":
+                    assert steve.stop() == 0
+                else:
+                    steve.proc.send_signal(signal.SIGKILL if event == "kill-9" else signal.SIGABRT)
+                    steve.proc.wait(timeout=10)
+                steve = keeper.start(jobs=jobs)
+            check_invariant(steve.state(), jobs)
+            victim = rng.choice(procs)
+            signal_group(victim, signal.SIGKILL)
+        for p in procs:
+            p.wait(timeout=seconds + 60)
+    finally:
+        for p in procs:
+            signal_group(p, signal.SIGKILL)
+        for p in procs:
+            p.wait()
+    print(f"soak: {clients} clients, events {events}")
+    assert "adopted the connection" in steve.log() or events[-1] == "reexec"
+    st = steve.wait_state(processes=0, timeout=60)
+    assert (st.available, st.held, st.reserved, st.waiting) == (jobs, 0, 0, 0), st
