@@ -19,6 +19,7 @@
 #include "steve/steve-ioctl.h"
 
 #include "config.h"
+#include "monitor.h"
 #include "params.h"
 
 #define EXIT_USAGE 2
@@ -39,6 +40,7 @@ static void help(void) {
         printf("Usage: stevie [--device=PATH] [--] COMMAND [ARGS...]\n"
                "       stevie [--device=PATH] --get-...|--set-...=VALUE|--pause|--resume...\n"
                "       stevie [--device=PATH] --reexec\n"
+               "       stevie --status [--json] [--session] | --top [--session]\n"
                "\n"
                "Runs COMMAND holding one token of the steve jobserver, with MAKEFLAGS\n"
                "pointing at it, and exits with COMMAND's status (128+N for signal N); or\n"
@@ -55,7 +57,13 @@ static void help(void) {
                         snprintf(line, sizeof line, "--get-%s, --set-%s=%s", info->name, info->name, info->metavar);
                 printf("      %s%s\n", line, info->kind == PARAM_BYTES ? "   (bytes; set 512M, 8G)" : "");
         }
-        printf("      --reexec                     steve re-executes its binary in place (after an\n"
+        printf("      --status                     the pool, its limits and why tokens are held back,\n"
+               "                                   the builds holding tokens and who waits (D-Bus)\n"
+               "      --json                       with --status: one JSON document\n"
+               "      --top                        the same, live (q quits, p pauses or resumes,\n"
+               "                                   r reclaims the selected process's tokens)\n"
+               "      --session                    with --status, --top: steve on the session bus\n"
+               "      --reexec                     steve re-executes its binary in place (after an\n"
                "                                   upgrade): every token and waiting request kept\n"
                "      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
                "                                   /dev/steve)\n"
@@ -297,7 +305,18 @@ static void warn_about_jobs(char **argv) {
                         "outside steve's pool\n");
 }
 
-enum { ARG_DEVICE = 0x100, ARG_REEXEC, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
+enum { ARG_DEVICE = 0x100, ARG_REEXEC, ARG_STATUS, ARG_JSON, ARG_TOP, ARG_SESSION, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
+
+/* --status and --top read D-Bus, not the device; they take no other action. */
+static int watch_pool(int watch, bool json, bool session, bool more) {
+        if (!watch || more || (json && watch != ARG_STATUS)) {
+                fprintf(stderr, "stevie: %s\n", !watch ? "--json and --session go with --status or --top"
+                                                 : json && watch != ARG_STATUS ? "--json goes with --status"
+                                                 : "--status and --top take no command and no other option");
+                return EXIT_USAGE;
+        }
+        return watch == ARG_STATUS ? mon_status(session, json, stdout) : mon_top(session);
+}
 
 #define MAX_OPTIONS 96
 
@@ -308,7 +327,8 @@ int main(int argc, char *argv[]) {
         const ParamInfo *info;
         size_t n_actions = 0, n_options = 0;
         const char *path = getenv("STEVE_DEVICE") ?: "/dev/steve";
-        int c;
+        bool json = false, session = false;
+        int c, watch = 0;
 
         options[n_options++] = (struct option) { "get-tokens", no_argument, NULL, 't' };
         for (size_t i = 0; (info = param_nth(i)) && n_options + 8 < MAX_OPTIONS; i++) {
@@ -326,6 +346,10 @@ int main(int argc, char *argv[]) {
                 }
         }
         options[n_options++] = (struct option) { "reexec", no_argument, NULL, ARG_REEXEC };
+        options[n_options++] = (struct option) { "status", no_argument, NULL, ARG_STATUS };
+        options[n_options++] = (struct option) { "json", no_argument, NULL, ARG_JSON };
+        options[n_options++] = (struct option) { "top", no_argument, NULL, ARG_TOP };
+        options[n_options++] = (struct option) { "session", no_argument, NULL, ARG_SESSION };
         options[n_options++] = (struct option) { "device", required_argument, NULL, ARG_DEVICE };
         options[n_options++] = (struct option) { "help", no_argument, NULL, 'h' };
         options[n_options++] = (struct option) { "version", no_argument, NULL, 'V' };
@@ -349,6 +373,12 @@ int main(int argc, char *argv[]) {
                         actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_GET)), false, NULL, false };
                 else if (c == ARG_REEXEC)
                         actions[n_actions++] = (Action) { NULL, true, NULL, true };
+                else if (c == ARG_STATUS || c == ARG_TOP)
+                        watch = c;
+                else if (c == ARG_JSON)
+                        json = true;
+                else if (c == ARG_SESSION)
+                        session = true;
                 else if (c == ARG_DEVICE)
                         path = optarg;
                 else if (c == 'h') {
@@ -362,6 +392,8 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
         }
+        if (watch || json || session)
+                return watch_pool(watch, json, session, n_actions > 0 || optind < argc);
         if (n_actions > 0 && optind < argc) {
                 fprintf(stderr, "stevie: give either a command or --get/--set options, not both\n");
                 return EXIT_USAGE;

@@ -43,5 +43,7 @@ int bus_method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *erro
 int bus_method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_reexecute(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_get_processes(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error);
 /* Every call still waiting is dropped (the connection went). */
 void bus_drop_pending(Bus *b);

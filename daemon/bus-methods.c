@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The calls on org.steve.Jobserver that need to know who is asking:
- * Properties.Set, ReclaimTokens, Reexecute, GetHolders, GetWaiters. Nothing here waits
+ * Properties.Set, ReclaimTokens, Reexecute, GetHolders, GetWaiters,
+ * GetProcesses. Nothing here waits
  * on the loop: the caller's uid and pid come from the bus daemon
  * (GetConnectionCredentials, asked asynchronously), polkit is asked through
  * auth.c, command lines are read through cmdline.h, and the call is answered
@@ -23,7 +24,7 @@
 
 #define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
 
-typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS } CallKind;
+typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES } CallKind;
 
 /* A call waiting for what it needs to be answered. */
 struct PendingCall {
@@ -110,9 +111,60 @@ static int append_waiter(const ServerProcess *p, LedgerWaitKind kind, uint64_t s
                                      server_realtime_of(ctx->pc->bus->server, since));
 }
 
+static int append_jobs(ListContext *ctx, const ServerProcess *p) {
+        Server *server = ctx->pc->bus->server;
+        int r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
+
+        for (size_t i = 0; r >= 0 && i < p->n_jobs; i++)
+                r = sd_bus_message_append(ctx->reply, "(tt)", p->jobs[i].id,
+                                          server_realtime_of(server, p->jobs[i].started));
+        return r < 0 ? r : sd_bus_message_close_container(ctx->reply);
+}
+
+static int append_process(const ServerProcess *p, void *userdata) {
+        ListContext *ctx = userdata;
+        Server *server = ctx->pc->bus->server;
+        _cleanup_free_ char *text = label(ctx->pc, p), *unit = NULL;
+        int r;
+
+        unit = p->unit ? text_escape(p->unit, strlen(p->unit)) : strdup("");
+        if (!text || !unit)
+                return -ENOMEM;
+        r = sd_bus_message_open_container(ctx->reply, 'r', "uuususua(tt)bt");
+        if (r >= 0)
+                r = sd_bus_message_append(ctx->reply, "uuusus", (uint32_t) p->pid, (uint32_t) p->ppid,
+                                          (uint32_t) p->uid, unit, (uint32_t) p->build, text);
+        if (r >= 0)
+                r = sd_bus_message_append(ctx->reply, "u", clamp_u32(p->held));
+        if (r >= 0)
+                r = append_jobs(ctx, p);
+        if (r >= 0)
+                r = sd_bus_message_append(ctx->reply, "bt", (int) p->waiting,
+                                          p->waiting ? server_realtime_of(server, p->waiting_since) : UINT64_C(0));
+        if (r >= 0)
+                r = sd_bus_message_close_container(ctx->reply);
+        return r;
+}
+
+static const char *list_signature(CallKind kind) {
+        return kind == CALL_HOLDERS ? "(usua(tt))" : kind == CALL_WAITERS ? "(ust)" : "(uuususua(tt)bt)";
+}
+
+static int list_into(ListContext *ctx) {
+        Server *server = ctx->pc->bus->server;
+
+        switch (ctx->pc->kind) {
+        case CALL_HOLDERS:
+                return server_foreach_holder(server, append_holder, ctx);
+        case CALL_WAITERS:
+                return server_foreach_waiter(server, append_waiter, ctx);
+        default:
+                return server_foreach_process(server, append_process, ctx);
+        }
+}
+
 static void reply_list(void *userdata) {
         PendingCall *pc = userdata;
-        Server *server = pc->bus->server;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         ListContext ctx = { .pc = pc };
         int r;
@@ -120,11 +172,10 @@ static void reply_list(void *userdata) {
         pc->fetch = NULL;
         r = sd_bus_message_new_method_return(pc->message, &reply);
         if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', pc->kind == CALL_HOLDERS ? "(usua(tt))" : "(ust)");
+                r = sd_bus_message_open_container(reply, 'a', list_signature(pc->kind));
         ctx.reply = reply;
         if (r >= 0)
-                r = pc->kind == CALL_HOLDERS ? server_foreach_holder(server, append_holder, &ctx)
-                                             : server_foreach_waiter(server, append_waiter, &ctx);
+                r = list_into(&ctx);
         if (r >= 0)
                 r = sd_bus_message_close_container(reply);
         if (r >= 0)
@@ -167,6 +218,7 @@ static void caller_known(PendingCall *pc) {
         switch (pc->kind) {
         case CALL_HOLDERS:
         case CALL_WAITERS:
+        case CALL_PROCESSES:
                 pc->see_all = pc->subject.uid == 0;
                 if (pc->see_all || !server_others_present(b->server, pc->subject.uid)) {
                         list_when_read(pc);
@@ -403,4 +455,29 @@ int bus_method_get_holders(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
 int bus_method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return list(m, userdata, CALL_WAITERS);
+}
+
+int bus_method_get_processes(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return list(m, userdata, CALL_PROCESSES);
+}
+
+/* Numbers only: anyone may read them, at once. */
+int bus_method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Bus *b = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_free_ ServerPoint *points = calloc(HISTORY_POINTS, sizeof *points);
+        size_t n;
+        int r;
+
+        if (!points)
+                return -ENOMEM;
+        n = server_history(b->server, points, HISTORY_POINTS);
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(tuu)");
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = sd_bus_message_append(reply, "(tuu)", points[i].at, points[i].held, points[i].waiting);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }

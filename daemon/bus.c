@@ -34,6 +34,8 @@ static void take_snapshot(Bus *b, BusSnapshot *ret) {
                 .available = clamp_u32(st.available),
                 .held = clamp_u32(st.held),
                 .waiters = clamp_u32((int64_t) st.waiters),
+                .generation = server_generation(b->server),
+                .held_back = server_held_back_version(b->server),
         };
 }
 
@@ -72,6 +74,14 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
                 return sd_bus_message_append(reply, "u", now.held);
         if (strcmp(property, "Waiters") == 0)
                 return sd_bus_message_append(reply, "u", now.waiters);
+        if (strcmp(property, "Generation") == 0)
+                return sd_bus_message_append(reply, "t", now.generation);
+        if (strcmp(property, "HeldBack") == 0) {
+                char reason[128];
+
+                server_held_back(b->server, reason, sizeof reason);
+                return sd_bus_message_append(reply, "s", reason);
+        }
         if (strcmp(property, "Path") == 0)
                 return sd_bus_message_append(reply, "s", b->where);
         if (strcmp(property, "Version") == 0)
@@ -110,6 +120,8 @@ static const sd_bus_vtable fixed_members[] = {
         RO_PROPERTY("TokensAvailable", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         RO_PROPERTY("TokensHeld", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         RO_PROPERTY("Waiters", "u", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        RO_PROPERTY("HeldBack", "s", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
+        RO_PROPERTY("Generation", "t", SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE),
         RO_PROPERTY("Path", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         RO_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetHolders", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usua(tt))", holders),
@@ -119,6 +131,10 @@ static const sd_bus_vtable fixed_members[] = {
         SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
                                 bus_method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD("Reexecute", NULL, NULL, bus_method_reexecute, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetProcesses", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(uuususua(tt)bt)", processes),
+                                bus_method_get_processes, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(tuu)", points),
+                                bus_method_get_history, SD_BUS_VTABLE_UNPRIVILEGED),
 };
 
 #define MAX_PARAMS 32
@@ -158,6 +174,10 @@ size_t bus_changed_properties(const BusSnapshot *a, const BusSnapshot *b, const 
                 names[n++] = "TokensHeld";
         if (a->waiters != b->waiters)
                 names[n++] = "Waiters";
+        if (a->held_back != b->held_back || a->params.paused != b->params.paused)
+                names[n++] = "HeldBack";
+        if (a->generation != b->generation)
+                names[n++] = "Generation";
         names[n] = NULL;
         return n;
 }

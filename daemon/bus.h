@@ -31,6 +31,7 @@ void bus_server_changed(Bus *b);
 typedef struct BusSnapshot {
         Params params;
         uint32_t available, held, waiters;
+        uint64_t generation, held_back;         /* server_generation(), server_held_back_version() */
 } BusSnapshot;
 
 #define BUS_MAX_PROPERTIES 48

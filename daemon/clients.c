@@ -185,6 +185,7 @@ void client_free(Client *c) {
         sd_event_source_disable_unref(c->exit_source);
         closep(&c->pidfd);
         free(c->cmdline);
+        free(c->unit);
         free(c);
 }
 
@@ -240,6 +241,7 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
                 goto fail;
         }
         persist_client_changed(c);
+        monitor_changed(s);
         if (log_get_max_level() >= LOG_LEVEL_INFO)
                 want_cmdline(c);
         *ret = TAKE_PTR(c);

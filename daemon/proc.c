@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,6 +146,37 @@ int proc_parent_of(pid_t pid, pid_t *ret) {
         if (r >= 0)
                 *ret = (pid_t) ppid;
         return r;
+}
+
+/* The systemd unit a cgroup path names: its last .service or .scope
+ * component; else the path itself. */
+static char *unit_of_cgroup(const char *path) {
+        const char *end = path + strlen(path), *start;
+
+        while (end > path) {
+                start = end;
+                while (start > path && start[-1] != '/')
+                        start--;
+                if ((end - start > 8 && memcmp(end - 8, ".service", 8) == 0) ||
+                    (end - start > 6 && memcmp(end - 6, ".scope", 6) == 0))
+                        return strndup(start, (size_t) (end - start));
+                end = start > path ? start - 1 : path;
+        }
+        return strdup(path);
+}
+
+int proc_unit(pid_t pid, char **ret) {
+        char buf[4096], *line, *save = NULL, *path = NULL;
+        int r = read_proc_file(pid, "cgroup", buf, sizeof buf, NULL);
+
+        if (r < 0)
+                return r;
+        /* cgroup v2: "0::/PATH"; v1: systemd's own hierarchy names the unit. */
+        for (line = strtok_r(buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "0::", 3) == 0 || (!path && strstr(line, ":name=systemd:")))
+                        path = strchr(strchr(line, ':') + 1, ':') + 1;
+        *ret = unit_of_cgroup(path ? path : "");
+        return *ret ? 0 : -ENOMEM;
 }
 
 int pidfd_open_process(pid_t pid) {

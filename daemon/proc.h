@@ -15,6 +15,8 @@ int pidfd_open_process(pid_t pid);
 int proc_start_time(pid_t pid, uint64_t *ret);
 /* Its parent (field 4). */
 int proc_parent_of(pid_t pid, pid_t *ret);
+/* The systemd unit (a .service or .scope) pid runs in, else its cgroup path. */
+int proc_unit(pid_t pid, char **ret);
 
 typedef struct ProcStat {
         char comm[16];                  /* TASK_COMM_LEN: what the kernel keeps */

@@ -65,6 +65,7 @@ static void on_reserved(LedgerWaiter *w, void *userdata) {
 
 static void on_changed(LedgerProcess *p, void *userdata) {
         persist_client_changed(container_of(p, Client, ledger));
+        monitor_changed(userdata);
 }
 
 const LedgerCallbacks requests_ledger_callbacks = {

@@ -11,6 +11,7 @@
  *   ioctl.c     the ioctl door: getters, setters (authorized), FIONREAD
  *   report.c    the SIGUSR1 report
  *   persist.c   what outlives steve: recording it (state.h), adopting it
+ *   monitor.c   what monitors read: builds, units, history, held-back reasons
  */
 
 #include <fuse_lowlevel.h>
@@ -19,6 +20,7 @@
 #include "cmdline.h"
 #include "proc.h"
 #include "state.h"
+#include "sysload.h"
 #include "requests.h"
 #include "server.h"
 #include "threads.h"
@@ -42,6 +44,14 @@ typedef struct KeptRequest {
         TAILQ_ENTRY(KeptRequest) link;          /* in server->kept, in seq order */
 } KeptRequest;
 
+/* A point of the pool's use (monitor.c). */
+typedef struct HistoryPoint {
+        uint64_t at;                            /* CLOCK_MONOTONIC usec */
+        uint32_t held, waiting;
+} HistoryPoint;
+
+#define HISTORY_MAX HISTORY_POINTS             /* ten minutes of busy seconds */
+
 typedef struct Client {
         LedgerProcess ledger;
         Server *server;
@@ -61,6 +71,11 @@ typedef struct Client {
         bool adopted;                           /* it came with the previous steve's pool */
         bool dirty;
         TAILQ_ENTRY(Client) dirty_link;
+
+        /* monitor.c: its unit, read when first listed; whether it waits, per listing */
+        char *unit;
+        bool unit_read;
+        uint64_t listed_in, waiting_since;
 
         /* Its command line, read off the loop (cmdline.h) when first wanted. */
         char *cmdline;
@@ -108,6 +123,8 @@ struct Server {
         /* throttle.c */
         uint64_t load_read_at;                  /* when sysload was last read; 0: never */
         const char *over_limit;                 /* the limit last found exceeded, for the log */
+        SysLoad load;                           /* that reading */
+        uint64_t held_back_version;             /* moves with each reading while over a limit */
         sd_event_source *recheck_timer;
 
         /* requests.c */
@@ -117,6 +134,12 @@ struct Server {
 
         /* ioctl.c */
         TAILQ_HEAD(, PendingSet) pending_sets;
+
+        /* monitor.c */
+        uint64_t generation, listing;
+        size_t noted_waiters, noted_processes;
+        HistoryPoint history[HISTORY_MAX];
+        size_t history_start, history_len;
 
         /* persist.c */
         State *state;                           /* NULL: nothing is written as it changes */
@@ -181,6 +204,14 @@ void requests_fail_reads(Server *s, Client *c, int error);
 /* ioctl.c */
 /* Answers every ioctl setter still waiting for its authorization with EIO. */
 void ioctl_fail_pending(Server *s);
+
+/* monitor.c */
+void monitor_note(Server *s);
+/* A process's holdings changed, or a client came or went. */
+void monitor_changed(Server *s);
+/* throttle.c: which limit holds tokens back and by how much, "" for none. */
+void throttle_reason(const Server *s, char *buf, size_t size);
+ServerProcess server_describe(const LedgerProcess *p);
 
 /* persist.c */
 int persist_init(Server *s);

@@ -25,6 +25,7 @@ uint64_t server_now(Server *s) {
 void server_rearm(Server *s) {
         event_set_timer(s->reservation_timer, ledger_next_deadline(s->ledger));
         throttle_rearm(s);
+        monitor_note(s);
         if (s->observer)
                 s->observer(s->observer_data);
 }
@@ -99,7 +100,7 @@ void server_stats(const Server *s, LedgerStats *ret) {
         ledger_stats(s->ledger, ret);
 }
 
-static ServerProcess describe(const LedgerProcess *p) {
+ServerProcess server_describe(const LedgerProcess *p) {
         const Client *c = container_of(p, Client, ledger);
         ServerProcess sp = {
                 .pid = c->pid, .ppid = c->stat.ppid, .uid = c->uid, .comm = c->stat.comm,
@@ -122,7 +123,7 @@ static int visit_holder(const LedgerProcess *p, void *userdata) {
 
         if (ledger_process_held(p) <= 0 && !ledger_process_reserved(p))
                 return 0;
-        sp = describe(p);
+        sp = server_describe(p);
         return walk->fn(&sp, walk->userdata);
 }
 
@@ -138,7 +139,7 @@ typedef struct WaiterWalk {
 
 static int visit_waiter(const LedgerWaiter *w, void *userdata) {
         WaiterWalk *walk = userdata;
-        ServerProcess sp = describe(ledger_waiter_process(w));
+        ServerProcess sp = server_describe(ledger_waiter_process(w));
 
         return walk->fn(&sp, ledger_waiter_kind(w), ledger_waiter_since(w), walk->userdata);
 }

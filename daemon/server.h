@@ -39,6 +39,11 @@ typedef struct ServerProcess {
         bool reserved;
         const LedgerJob *jobs;
         size_t n_jobs;
+        /* server_foreach_process() only: */
+        pid_t build;                    /* its top-most ancestor that is a client, or itself */
+        const char *unit;               /* systemd unit or cgroup; NULL if unknown */
+        bool waiting;
+        uint64_t waiting_since;         /* CLOCK_MONOTONIC usec */
 } ServerProcess;
 
 /* Each process holding (or reserving) tokens, and each waiter in the order it
@@ -47,6 +52,25 @@ typedef int (*ServerHolderFn)(const ServerProcess *p, void *userdata);
 typedef int (*ServerWaiterFn)(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata);
 int server_foreach_holder(Server *s, ServerHolderFn fn, void *userdata);
 int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata);
+/* Every client process, in the order they came, with its build, unit and
+ * whether it waits (monitor.c). */
+typedef int (*ServerProcessFn)(const ServerProcess *p, void *userdata);
+int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata);
+/* Moves whenever a client comes or goes, or holdings or waiters change. */
+uint64_t server_generation(const Server *s);
+/* Why tokens are held back now: "paused", "load 14.2 >= 12"; "" when not. */
+void server_held_back(const Server *s, char *buf, size_t size);
+/* Moves whenever what server_held_back() says may have changed (a pause
+ * aside: that is a parameter). */
+uint64_t server_held_back_version(const Server *s);
+/* The pool's use at its change points, a point a second at most, oldest
+ * first; at CLOCK_REALTIME usec. */
+typedef struct ServerPoint {
+        uint64_t at;
+        uint32_t held, waiting;
+} ServerPoint;
+#define HISTORY_POINTS 600
+size_t server_history(Server *s, ServerPoint *out, size_t max);
 /* Whether steve knows a client process of another uid than uid. */
 bool server_others_present(Server *s, uid_t uid);
 /* Reads (off the loop) the command line of every client that has none yet;

@@ -5,6 +5,10 @@
  * stale, and again on a timer only while a waiter is held back: an idle
  * steve sets no timer.
  */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "event-util.h"
 #include "log.h"
 #include "server-internal.h"
@@ -20,6 +24,10 @@ void throttle_refresh(Server *s, bool force) {
         int r;
 
         if (!params_system_limits(&s->params)) {
+                if (s->over_limit) {
+                        s->over_limit = NULL;
+                        s->held_back_version++;
+                }
                 ledger_set_throttled(s->ledger, false, now);
                 return;
         }
@@ -29,17 +37,58 @@ void throttle_refresh(Server *s, bool force) {
         r = sysload_read(s->proc, &s->params, &load);
         if (r < 0) {
                 /* Better to serve tokens than to stop every build on the machine. */
-                if (s->over_limit != unreadable)
+                if (s->over_limit != unreadable) {
+                        s->held_back_version++;
                         log_warning_errno(r, "Cannot read the system's load from %s, limits unchecked: %m", s->proc);
+                }
                 s->over_limit = unreadable;
         } else {
                 over = sysload_over_limit(&s->params, &load);
+                s->load = load;
+                if (over || s->over_limit)
+                        s->held_back_version++;
                 if (over != s->over_limit)
                         log_info(over ? "%s over its limit: holding back tokens" : "load under the limits again",
                                  over);
                 s->over_limit = over;
         }
         ledger_set_throttled(s->ledger, over != NULL, now);
+}
+
+/* 1.1G, 512M: a size as the options take it. */
+static void format_size(uint64_t bytes, char *buf, size_t size) {
+        static const char units[] = "KMGT";
+        double v = (double) bytes;
+        size_t i = 0;
+
+        while (v >= 1024 && i < sizeof units - 1) {
+                v /= 1024;
+                i++;
+        }
+        if (i == 0)
+                snprintf(buf, size, "%" PRIu64, bytes);
+        else
+                snprintf(buf, size, v < 10 ? "%.1f%c" : "%.0f%c", v, units[i - 1]);
+}
+
+void throttle_reason(const Server *s, char *buf, size_t size) {
+        const Params *p = &s->params;
+        const char *over = s->over_limit;
+        char have[16], want[16];
+
+        buf[0] = '\0';
+        if (!over || over == unreadable || !params_system_limits(p))
+                return;
+        if (strcmp(over, "load average") == 0)
+                snprintf(buf, size, "load %.1f >= %g", s->load.load1, p->load_average);
+        else if (strcmp(over, "available memory") == 0) {
+                format_size(s->load.mem_available, have, sizeof have);
+                format_size(p->min_memory_avail, want, sizeof want);
+                snprintf(buf, size, "MemAvailable %s < %s", have, want);
+        } else if (strcmp(over, "CPU pressure") == 0)
+                snprintf(buf, size, "CPU pressure %.1f%% >= %g%%", s->load.cpu_some_avg10, p->cpu_pressure);
+        else
+                snprintf(buf, size, "memory pressure %.1f%% >= %g%%", s->load.memory_some_avg10, p->memory_pressure);
 }
 
 void throttle_rearm(Server *s) {
