@@ -23,7 +23,7 @@
 
 typedef struct Top {
         sd_event *event;
-        sd_bus *bus;
+        sd_bus *bus, *dead;                     /* dead: lost, freed outside its dispatch */
         bool session, tty, utf8, have_pool;
         MonPool pool;
         sd_event_source *refresh, *reconnect;
@@ -222,7 +222,11 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
         uint64_t now;
 
         snprintf(t->message, sizeof t->message, "lost the bus; reconnecting");
-        t->bus = sd_bus_flush_close_unref(t->bus);
+        /* Not freed inside its own dispatch: the reconnect timer does it. */
+        t->dead = t->bus;
+        t->bus = NULL;
+        mon_free(&t->pool);
+        t->have_pool = false;
         (void) sd_event_now(t->event, CLOCK_MONOTONIC, &now);
         (void) sd_event_source_set_time(t->reconnect, now + 1000000);
         (void) sd_event_source_set_enabled(t->reconnect, SD_EVENT_ONESHOT);
@@ -233,6 +237,7 @@ static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *erro
 static int on_reconnect(sd_event_source *source, uint64_t usec, void *userdata) {
         Top *t = userdata;
 
+        t->dead = sd_bus_flush_close_unref(t->dead);
         if (connect_bus(t) < 0) {
                 (void) sd_event_source_set_time(t->reconnect, usec + 1000000);
                 return sd_event_source_set_enabled(t->reconnect, SD_EVENT_ONESHOT);
@@ -383,6 +388,7 @@ int mon_top(bool session) {
                 endwin();
         mon_free(&t.pool);
         sd_bus_flush_close_unref(t.bus);
+        sd_bus_flush_close_unref(t.dead);
         sd_event_source_unref(t.refresh);
         sd_event_source_unref(t.reconnect);
         sd_event_unref(t.event);

@@ -274,19 +274,46 @@ def test_top_shows_a_refusal_and_a_too_small_terminal(watched, system_bus, clien
         os.close(fd)
 
 
+def next_line(proc, timeout=15):
+    if not select.select([proc.stdout], [], [], timeout)[0]:
+        raise AssertionError(f"--top printed nothing for {timeout}s")
+    return proc.stdout.readline()
+
+
 def test_top_without_a_terminal_prints_a_line_per_change_and_outlives_steve(watched, system_bus, clients):
     steve = watched(4)
     top = subprocess.Popen([str(STEVIE), "--top"], stdout=subprocess.PIPE, text=True,
                            env={**os.environ, **system_bus.env})
     try:
-        assert "0/4 held, 0 waiting, 0 processes" in top.stdout.readline()
+        assert "0/4 held, 0 waiting, 0 processes" in next_line(top)
         holder = clients(steve)
         holder.do("read", holder.open())
-        assert "1/4 held, 0 waiting, 1 processes, 1 builds; held back: nothing" in top.stdout.readline()
+        assert "1/4 held, 0 waiting, 1 processes, 1 builds; held back: nothing" in next_line(top)
         steve.stop()
-        assert "steve is not on the system bus" in top.stdout.readline()
+        assert "steve is not on the system bus" in next_line(top)
         watched(4)
-        assert "/4 held" in top.stdout.readline()
+        assert "/4 held" in next_line(top)
+    finally:
+        top.terminate()
+        assert top.wait(timeout=10) == 0
+
+
+def test_top_says_when_the_bus_goes_and_picks_up_when_it_is_back(watched, system_bus, clients):
+    steve = watched(4)
+    top = subprocess.Popen([str(STEVIE), "--top"], stdout=subprocess.PIPE, text=True,
+                           env={**os.environ, **system_bus.env})
+    try:
+        assert "0/4 held" in next_line(top)
+        system_bus.stop()
+        assert "lost the bus; reconnecting" in next_line(top)
+        system_bus.start()
+        holder = clients(steve)
+        holder.do("read", holder.open())
+        # steve and --top both find the new bus on their own.
+        line = next_line(top)
+        while "1/4 held" not in line:
+            assert line, "--top ended"
+            line = next_line(top)
     finally:
         top.terminate()
         assert top.wait(timeout=10) == 0
