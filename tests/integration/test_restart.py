@@ -8,14 +8,14 @@ LISTEN_FDS; every steve keeps the pool in one --state-file. A re-exec needs
 neither: the connection and the pool go with it.
 """
 import os
-import pathlib
 import shutil
 import signal
+import subprocess
 import time
 
 import pytest
 
-from conftest import STEVE, JOBS, Keeper, is_mounted, wait_until
+from conftest import STEVE, STEVIE, JOBS, Keeper, is_mounted, wait_until
 
 
 def crash(sig):
@@ -278,3 +278,16 @@ def test_reexec_of_a_steve_that_mounted_its_own_node(start_steve, clients, trans
     path = steve.path
     assert steve.stop() == 0
     wait_until(lambda: not is_mounted(path), what=f"{path} to be unmounted")
+
+
+@pytest.mark.parametrize("event", ["kill-9", "sigusr2-reexec"])
+def test_stevie_running_a_command_keeps_its_token(event, keeper, clients):
+    steve = keeper.start()
+    run = subprocess.Popen([str(STEVIE), f"--device={steve.path}", "--", "sleep", "2"], stderr=subprocess.PIPE,
+                           text=True)
+    steve.wait_state(held=1, processes=1)
+    steve = EVENTS[event](keeper, steve)
+    steve.wait_state(held=1, processes=1)
+    assert run.wait(timeout=30) == 0
+    assert "cannot return the token" not in run.stderr.read()
+    steve.wait_state(available=JOBS, held=0, processes=0)
