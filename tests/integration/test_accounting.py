@@ -3,11 +3,8 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 
 import pytest
-
-from conftest import wait_until
 
 
 def test_any_byte_returns_one_token(start_steve, clients):

@@ -1,6 +1,4 @@
 """org.steve.Jobserver on a private bus configured like the system bus."""
-import os
-import signal
 import subprocess
 import sys
 import textwrap

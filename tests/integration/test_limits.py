@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import STEVE, is_mounted, wait_until
+from conftest import STEVE, is_mounted
 
 CALM = {"loadavg": "0.10 0.10 0.10 1/100 1\n",
         "meminfo": "MemTotal: 16000000 kB\nMemAvailable: 8000000 kB\n",

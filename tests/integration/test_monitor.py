@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import STEVIE, as_user, wait_until
-from test_limits import CALM, context_switches, fake_proc  # noqa: F401 (a fixture)
+from test_limits import context_switches, fake_proc  # noqa: F401 (a fixture)
 
 OBJ = ("org.steve.Jobserver", "/org/steve/Jobserver")
 IFACE = "org.steve.Jobserver"

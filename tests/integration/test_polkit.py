@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, PrivateBus, as_user, wait_until
+from conftest import ROOT, PrivateBus, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
 from test_service import activated, activation_fd
 

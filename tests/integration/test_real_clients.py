@@ -6,7 +6,6 @@ counted by the jobs themselves: each logs a start and an end stamp while it
 runs, so the count can only be lower than what the tools really ran.
 """
 import os
-import pathlib
 import shutil
 import signal
 import subprocess
@@ -14,7 +13,7 @@ import textwrap
 
 import pytest
 
-from conftest import real_tool, wait_until
+from conftest import real_tool
 
 
 def max_concurrency(log):

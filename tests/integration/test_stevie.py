@@ -2,11 +2,10 @@
 import os
 import signal
 import subprocess
-import textwrap
 
 import pytest
 
-from conftest import STEVIE, real_tool, wait_until
+from conftest import STEVIE, real_tool
 from test_real_clients import max_concurrency, write_makefile
 
 ROUND_TRIPS = [

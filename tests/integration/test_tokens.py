@@ -1,5 +1,4 @@
 """The jobserver protocol as clients see it: reads, writes, waiting, polling."""
-import signal
 
 from conftest import wait_until
 
