@@ -139,14 +139,20 @@ void server_request_done(Server *s) {
 
 bool server_reply(Server *s, const struct iovec *iov, int count) {
         const struct fuse_out_header *out = iov[0].iov_base;
-        KeptRequest key = { .unique = out->unique }, **kept;
+        KeptRequest key = { .unique = out->unique }, **kept = NULL;
 
+        if (out->unique != 0)
+                kept = tfind(&key, &s->kept_by_unique, kept_compare);
         /* Handing over, nobody is answered: the next steve answers them all,
-         * from the records as they were. */
-        if (s->handing_over)
+         * from the records as they were. The request's memory goes with
+         * whoever held it. */
+        if (s->handing_over) {
+                if (kept)
+                        persist_release(s, *kept);
                 return true;
+        }
         /* Answered: a request kept for later no longer is. */
-        if (out->unique != 0 && (kept = tfind(&key, &s->kept_by_unique, kept_compare)))
+        if (kept)
                 persist_forget(s, *kept);
         if (!s->state)
                 return false;
@@ -162,13 +168,16 @@ void server_set_sender(Server *s, int (*send)(const void *message, size_t len, v
         s->send_data = userdata;
 }
 
-/* Replies as journaled: one message after the other, each with its length. */
+/* Replies as journaled: one message after the other, each with its length,
+ * so a header is where the last reply ended: copied out, not cast. */
 static void send_replies(Server *s, const uint8_t *buf, size_t len) {
         while (len >= sizeof(struct fuse_out_header)) {
-                const struct fuse_out_header *out = (const void *) buf;
-                size_t n = out->len;
+                struct fuse_out_header out;
+                size_t n;
 
-                if (n < sizeof *out || n > len)
+                memcpy(&out, buf, sizeof out);
+                n = out.len;
+                if (n < sizeof out || n > len)
                         break;
                 if (s->send)
                         (void) s->send(buf, n, s->send_data);

@@ -94,7 +94,7 @@ static const Entry *entry_at(const State *s, uint64_t off) {
         const Journal *j = journal(s);
         const Entry *e;
 
-        if (off > j->entries_len || j->entries_len - off < sizeof(Entry))
+        if (off > j->entries_len || j->entries_len - off < sizeof(Entry) || off % _Alignof(Entry) != 0)
                 return NULL;
         e = (const Entry *) (entries(s) + off);
         return e->size <= j->entries_len - off - sizeof(Entry) ? e : NULL;

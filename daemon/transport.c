@@ -213,14 +213,16 @@ static const struct fuse_custom_io transport_io = {
 /* What the server sends once its transaction is committed. */
 static int send_message(const void *message, size_t len, void *userdata) {
         Transport *t = userdata;
-        const struct fuse_out_header *out = message;
+        struct fuse_out_header out;
 
         if (write(fuse_session_fd(t->session), message, len) >= 0)
                 return 0;
         /* A request answered before a crash, or one whose caller gave up. */
         if (errno == ENOENT)
                 return 0;
-        return log_debug_errno(errno, "Reply to request %" PRIu64 " not delivered: %m", out->unique);
+        /* Journaled replies lie end to end: a header may be unaligned. */
+        memcpy(&out, message, sizeof out);
+        return log_debug_errno(errno, "Reply to request %" PRIu64 " not delivered: %m", out.unique);
 }
 
 static int transport_attach(Transport *t, sd_event *event) {

@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, PrivateBus, wait_until
+from conftest import ROOT, PrivateBus, is_mounted, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
 from test_service import activated, activation_fd
 
@@ -140,7 +140,7 @@ def shipped_steve(transport, start_steve, polkit, node_dir):
             assert f"Uid:\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}\t{STEVE_UID}" in f.read()
         return steve
     yield start
-    if node.exists() and transport == "fuse":
+    if transport == "fuse" and is_mounted(node):
         subprocess.run(["umount", "-l", str(node)], check=False, stderr=subprocess.DEVNULL)
 
 
