@@ -226,7 +226,9 @@ int mon_read(sd_bus *bus, bool session, bool history, MonPool *ret, char *why, s
                 r = read_history(reply, &p);
         reply = sd_bus_message_unref(reply);
         if (r >= 0) {
-                qsort(p.processes, p.n_processes, sizeof *p.processes, by_held);
+                /* qsort() wants an array even for none. */
+                if (p.n_processes > 1)
+                        qsort(p.processes, p.n_processes, sizeof *p.processes, by_held);
                 r = group_builds(&p);
         }
         if (r < 0) {
