@@ -56,6 +56,7 @@ int main(int argc, char *argv[]) {
                 if (sd_bus_call_method(bus, "org.steve.Jobserver", "/org/steve/Jobserver", "org.steve.Jobserver",
                                        argv[1], &error, &reply, "") < 0) {
                         fprintf(stderr, "busbench: %s: %s\n", argv[1], error.message ? error.message : error.name);
+                        free(times);
                         return 1;
                 }
                 n = walk(reply);

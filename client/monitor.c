@@ -63,9 +63,11 @@ static int read_property(sd_bus_message *m, const char *name, MonPool *p) {
                 char **to = name[0] == 'H' ? &p->held_back : name[0] == 'P' ? &p->path : &p->version;
 
                 r = sd_bus_message_read(m, "v", "s", &text);
-                if (r >= 0 && !(*to = strdup(text)))
-                        r = -ENOMEM;
-                return r;
+                if (r < 0)
+                        return r;
+                free(*to);
+                *to = strdup(text);
+                return *to ? 0 : -ENOMEM;
         }
         return sd_bus_message_skip(m, "v");
 }

@@ -28,10 +28,14 @@
  * steve's table, or (param NULL) the free tokens, or a re-exec of steve. */
 typedef struct Action {
         const ParamInfo *param;
-        bool set;
         const char *value;
+        bool set;
         bool reexec;
 } Action;
+
+static Action param_action(int index, bool set, const char *value) {
+        return (Action) { .param = param_nth((size_t) index), .set = set, .value = value };
+}
 
 static void help(void) {
         const ParamInfo *info;
@@ -362,17 +366,17 @@ int main(int argc, char *argv[]) {
                         return EXIT_USAGE;
                 }
                 if (c == 't')
-                        actions[n_actions++] = (Action) { NULL, false, NULL, false };
+                        actions[n_actions++] = (Action) { .param = NULL };
                 else if (c >= ARG_OFF)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_OFF)), true, "0", false };
+                        actions[n_actions++] = param_action(c - ARG_OFF, true, "0");
                 else if (c >= ARG_ON)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_ON)), true, "1", false };
+                        actions[n_actions++] = param_action(c - ARG_ON, true, "1");
                 else if (c >= ARG_SET)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_SET)), true, optarg, false };
+                        actions[n_actions++] = param_action(c - ARG_SET, true, optarg);
                 else if (c >= ARG_GET)
-                        actions[n_actions++] = (Action) { param_nth((size_t) (c - ARG_GET)), false, NULL, false };
+                        actions[n_actions++] = param_action(c - ARG_GET, false, NULL);
                 else if (c == ARG_REEXEC)
-                        actions[n_actions++] = (Action) { NULL, true, NULL, true };
+                        actions[n_actions++] = (Action) { .set = true, .reexec = true };
                 else if (c == ARG_STATUS || c == ARG_TOP)
                         watch = c;
                 else if (c == ARG_JSON)

@@ -34,7 +34,7 @@ typedef struct Top {
 
 #define MIN_COLS 40
 #define MIN_ROWS 8
-#define HISTORY_SPAN (10 * 60 * UINT64_C(1000000))
+#define HISTORY_SPAN UINT64_C(600000000)     /* ten minutes, in usec */
 
 static uint64_t now_realtime(void) {
         struct timespec ts;

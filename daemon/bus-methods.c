@@ -124,10 +124,10 @@ static int append_jobs(ListContext *ctx, const ServerProcess *p) {
 static int append_process(const ServerProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         Server *server = ctx->pc->bus->server;
-        _cleanup_free_ char *text = label(ctx->pc, p), *unit = NULL;
+        _cleanup_free_ char *text = label(ctx->pc, p);
+        _cleanup_free_ char *unit = text_escape(p->unit ? p->unit : "", p->unit ? strlen(p->unit) : 0);
         int r;
 
-        unit = p->unit ? text_escape(p->unit, strlen(p->unit)) : strdup("");
         if (!text || !unit)
                 return -ENOMEM;
         r = sd_bus_message_open_container(ctx->reply, 'r', "uuususua(tt)bt");

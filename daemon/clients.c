@@ -160,7 +160,7 @@ void clients_done(Server *s) {
         ServerFetch *f;
 
         while ((f = TAILQ_FIRST(&s->fetches)))
-                clients_fetch_cancel(f);
+                clients_fetch_cancel(f); // NOLINT(clang-analyzer-unix.Malloc): it unlinks f
         sd_event_source_disable_unref(s->fetch_source);
         s->cmdlines = cmdline_reader_free(s->cmdlines);
 }

@@ -36,13 +36,14 @@ static int env_fd(const char *name) {
 
 int handover_new(const char *state_file, Handover **ret) {
         Handover *h = calloc(1, sizeof *h);
+        const char *mounted = getenv(ENV_MOUNTED);
         int fd, r;
 
         if (!h)
                 return -ENOMEM;
         h->connection = env_fd(ENV_CONNECTION);
         h->keep = getenv(ENV_KEEP) != NULL;
-        h->mounted = getenv(ENV_MOUNTED) ? atoi(getenv(ENV_MOUNTED)) : 0;
+        h->mounted = mounted ? atoi(mounted) : 0;
         fd = env_fd(ENV_STATE);
         /* Not for our children. */
         unsetenv(ENV_CONNECTION);

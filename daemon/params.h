@@ -57,24 +57,24 @@ typedef enum ParamGroup {
 
 typedef struct ParamInfo {
         const char *name;               /* long option, config key, stevie's --get-NAME/--set-NAME */
-        char short_option;              /* 0: none */
         const char *bus_name;           /* the D-Bus property; NULL: not published */
-        unsigned ioctl_get, ioctl_set;  /* 0: none */
-        ParamKind kind;
         size_t offset;                  /* in Params */
         double min, max;                /* as the doors see it (seconds, bytes); max 0: none */
+        double default_value;
+        const char *what;               /* for messages: "invalid number of jobs 'x'" */
+        const char *metavar;            /* in --help and the man pages: --jobs=N */
+        const char *help;               /* --help's description; '\n' continues it */
+        const char *on_option, *off_option;     /* a bool's stevie shorthands: --pause, --resume */
+        unsigned ioctl_get, ioctl_set;  /* 0: none */
+        ParamKind kind;
+        ParamGroup group;
+        char short_option;              /* 0: none */
         bool above_min;                 /* min itself is refused (a timeout of 0) */
         bool zero_is_off;               /* a limit: 0 turns it off (stevie shows -1) */
         bool percent;
         bool manage;                    /* needs org.steve.Jobserver.manage, not .configure */
         bool zero_needs_manage;         /* so does setting it to 0 (it can stop every token) */
         bool runtime_only;              /* no option or config key: D-Bus and ioctls only */
-        double default_value;
-        ParamGroup group;
-        const char *what;               /* for messages: "invalid number of jobs 'x'" */
-        const char *metavar;            /* in --help and the man pages: --jobs=N */
-        const char *help;               /* --help's description; '\n' continues it */
-        const char *on_option, *off_option;     /* a bool's stevie shorthands: --pause, --resume */
 } ParamInfo;
 
 /* All of them, for walking: NULL past the last. */

@@ -102,8 +102,8 @@ static const Entry *entry_at(const State *s, uint64_t off) {
 
 #define INITIAL_PROCESSES 256
 #define INITIAL_REQUESTS 64
-#define INITIAL_ENTRIES (64 * 1024)
-#define INITIAL_REPLIES (16 * 1024)
+#define INITIAL_ENTRIES (UINT64_C(64) * 1024)
+#define INITIAL_REPLIES (UINT64_C(16) * 1024)
 
 static int map_file(State *s, size_t size) {
         void *map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, s->fd, 0);

@@ -80,6 +80,19 @@ def test_watchdog_is_pinged_when_asked(start_steve, notify):
     notify.wait_for("WATCHDOG=1", timeout=5)
 
 
+def test_a_service_manager_that_stops_reading_stalls_nothing(start_steve, notify, clients):
+    # The socket's queue (net.unix.max_dgram_qlen, 10 on Debian) fills with
+    # pings nobody reads; a blocking sd_notify() would stop steve there.
+    steve = start_steve(2, env={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "20000"})
+    time.sleep(1)
+    c = clients(steve)
+    fd = c.open()
+    for _ in range(200):
+        assert c.do("read", fd, timeout=5) == "+"
+        assert c.do("write", fd, timeout=5) == "1"
+    assert notify.next(timeout=1).startswith("READY=1")
+
+
 def test_no_watchdog_pings_unless_asked(start_steve, notify):
     start_steve(2, env={"NOTIFY_SOCKET": str(notify.path)})
     with pytest.raises(socket.timeout):
