@@ -35,6 +35,16 @@ STATE_RE = re.compile(r"(-?\d+)/(\d+) tokens available, (-?\d+) held, (\d+) rese
 
 SANITIZER_RE = re.compile(r"ERROR: (Address|Leak)Sanitizer|runtime error:")
 
+def sanitizer_report(lines):
+    """The first sanitizer report in steve's output, with what led to it, or
+    "". The report comes first: CI shows the start of a long message only."""
+    first = next((i for i, l in enumerate(lines) if SANITIZER_RE.search(l)), None)
+    if first is None:
+        return ""
+    return "\n".join(lines[first:first + 120] + ["", "--- what steve said before it:"] +
+                     lines[max(0, first - 40):first])
+
+
 def sanitized():
     """True when steve was built with ASan (tests/run-tests --sanitize)."""
     return "libasan" in subprocess.run(["ldd", str(STEVE)], capture_output=True, text=True).stdout
@@ -380,8 +390,8 @@ def start_steve(transport, node_dir):
     for s in started:
         s.cleanup()
     for s in started:
-        reports = [l for l in s.lines if SANITIZER_RE.search(l)]
-        assert not reports, "sanitizer report from steve:\n" + s.log()
+        report = sanitizer_report(s.lines)
+        assert not report, "sanitizer report from steve:\n" + report
         memcheck = s.memcheck_report()
         assert not memcheck, "memcheck report from steve:\n" + memcheck
 
@@ -543,15 +553,23 @@ class Keeper:
         self.state = node_dir / f"state-{n}"
         self.start_steve = start_steve
         self.fd = activation_fd(transport, self.node, "root")
+        self.started = []
 
     def start(self, *args, jobs=JOBS, state=True, **kwargs):
         wrap, passed = activated(os.dup(self.fd))
         extra = [f"--state-file={self.state}"] if state else []
         try:
-            return self.start_steve(jobs, "-v", *extra, *args, wrap=wrap, pass_fds=(passed,), path=self.node,
-                                    **kwargs)
+            s = self.start_steve(jobs, "-v", *extra, *args, wrap=wrap, pass_fds=(passed,), path=self.node,
+                                 **kwargs)
         finally:
             os.close(passed)
+        self.started.append(s)
+        return s
+
+    def logs(self, last=60):
+        """The end of what each steve said, oldest steve first."""
+        return "\n".join(f"--- steve {i} (pid {s.pid}):\n" + "\n".join(s.lines[-last:])
+                         for i, s in enumerate(self.started, 1))
 
     def close(self):
         if self.fd < 0:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT
 
 CLIENT = ROOT / "tests" / "integration" / "chaos_client.py"
@@ -110,8 +112,15 @@ def test_chaos_through_restarts_kills_and_reexecs(keeper):
             check_invariant(steve.state(), jobs)
             victim = rng.choice(procs)
             signal_group(victim, signal.SIGKILL)
+        # Each client stops by itself after `seconds`; one that does not waits
+        # for an answer no steve gave.
+        deadline = time.monotonic() + seconds + 60
         for p in procs:
-            p.wait(timeout=seconds + 60)
+            try:
+                p.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"client {p.pid} never ended: a request went unanswered; events {events}\n"
+                            + keeper.logs())
     finally:
         for p in procs:
             signal_group(p, signal.SIGKILL)
