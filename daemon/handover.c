@@ -110,7 +110,7 @@ int handover_adopt(Handover *h, Server *s, Transport *t, bool *ret_adopted) {
         int r;
 
         /* Without either, only a fresh connection can be served. */
-        r = transport_adopt(t, from, ret_adopted);
+        r = transport_adopt(t, from, h->file ? state_landing(h->file) : NULL, ret_adopted);
         if (r < 0)
                 return r;
         if (!*ret_adopted)

@@ -130,6 +130,12 @@ void server_request_read(Server *s, const void *raw, size_t len) {
                 persist_flush(s);
         if (state_begin(s->state, raw, len) < 0)
                 log_warning("Cannot begin a transaction; the state file may lag");
+        else
+                state_landed(s->state, raw, len);
+}
+
+void *server_landing(Server *s, size_t len) {
+        return s->state && len <= STATE_LANDING_SIZE ? state_landing(s->state) : NULL;
 }
 
 void server_request_done(Server *s) {

@@ -16,6 +16,9 @@ typedef struct Server Server;
  * to send after its transaction commits (persist.c), false to write it now. */
 void server_request_read(Server *s, const void *raw, size_t len);
 void server_request_done(Server *s);
+/* Where to read a request of len bytes from the kernel so that it outlives
+ * a steve killed before recording it (state_landing()), or NULL. */
+void *server_landing(Server *s, size_t len);
 bool server_reply(Server *s, const struct iovec *iov, int count);
 /* How the server writes what it held back: one message a call. */
 void server_set_sender(Server *s, int (*send)(const void *message, size_t len, void *userdata), void *userdata);

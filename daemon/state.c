@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/fuse.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +13,7 @@
 #include "state.h"
 
 #define MAGIC "stevest1"
-#define VERSION 1
+#define VERSION 2
 
 typedef struct StateRequest {
         uint32_t in_use, len;
@@ -54,12 +55,10 @@ struct State {
         /* Free slots, so that a transaction's new records find one at once. */
         uint32_t *free_processes, *free_requests;
         size_t n_free_processes, n_free_requests;
-        /* The request an unfinished transaction of a previous steve read. */
-        uint8_t orphan[STATE_RAW_MAX];
-        size_t orphan_len;
 };
 
-/* Layout: Header, processes, requests, Journal, entries, replies. */
+/* Layout: Header, processes, requests, Journal, entries, replies, then,
+ * page-aligned, the landing place. */
 static Header *header(const State *s) {
         return (Header *) s->map;
 }
@@ -84,9 +83,39 @@ static uint8_t *replies(const State *s) {
         return entries(s) + header(s)->entries_capacity;
 }
 
+#define LANDING_ALIGN 4096
+
+static size_t landing_offset(uint32_t n_processes, uint32_t n_requests, uint64_t entries_bytes,
+                             uint64_t replies_bytes) {
+        size_t end = sizeof(Header) + n_processes * sizeof(StateProcess) + n_requests * sizeof(StateRequest) +
+                     sizeof(Journal) + entries_bytes + replies_bytes;
+
+        return (end + LANDING_ALIGN - 1) / LANDING_ALIGN * LANDING_ALIGN;
+}
+
 static size_t layout_size(uint32_t n_processes, uint32_t n_requests, uint64_t entries_bytes, uint64_t replies_bytes) {
-        return sizeof(Header) + n_processes * sizeof(StateProcess) + n_requests * sizeof(StateRequest) +
-               sizeof(Journal) + entries_bytes + replies_bytes;
+        return landing_offset(n_processes, n_requests, entries_bytes, replies_bytes) + STATE_LANDING_SIZE;
+}
+
+static uint8_t *landing(const State *s) {
+        const Header *h = header(s);
+
+        return s->map + landing_offset(h->process_capacity, h->request_capacity, h->entries_capacity,
+                                       h->replies_capacity);
+}
+
+/* The whole request read to the landing place and not yet recorded, if any:
+ * its length (the kernel writes each request with its length first). */
+static size_t landed_len(const State *s) {
+        struct fuse_in_header in;
+
+        memcpy(&in, landing(s), sizeof in);
+        return in.len >= sizeof in && in.len <= STATE_LANDING_SIZE ? in.len : 0;
+}
+
+static void clear_landing(State *s) {
+        /* After every store before it: the request is recorded by then. */
+        __atomic_store_n((uint32_t *) landing(s), 0, __ATOMIC_RELEASE);
 }
 
 /* The next whole entry at off, or NULL. */
@@ -235,19 +264,85 @@ static void apply_entries(State *s) {
 }
 
 /* What a previous steve left: a committed transaction is applied again
- * (its replies wait for state_done()), an open one dropped. */
+ * (its replies wait for state_done()); an open one's changes never
+ * happened, but its request stays until keep_unanswered() records it. */
 static void recover(State *s) {
         Journal *j = journal(s);
 
         if (j->phase == PHASE_COMMITTED)
                 apply_entries(s);
-        else if (j->phase == PHASE_OPEN) {
-                /* Its changes never happened; its request is to be read again. */
-                memcpy(s->orphan, j->recv, j->recv_len);
-                s->orphan_len = j->recv_len;
+        else if (j->phase == PHASE_OPEN)
                 j->entries_len = j->replies_len = 0;
-                j->phase = PHASE_IDLE;
+}
+
+static bool recorded(const State *s, uint64_t unique) {
+        const Header *h = header(s);
+        struct fuse_in_header in;
+
+        for (uint32_t i = 0; i < h->request_capacity; i++) {
+                const StateRequest *q = &requests(s)[i];
+
+                memcpy(&in, q->raw, sizeof in);
+                if (q->in_use && q->len >= sizeof in && in.unique == unique)
+                        return true;
         }
+        return false;
+}
+
+static int grow(State *s, uint32_t n_processes, uint32_t n_requests, uint64_t entries_bytes, uint64_t replies_bytes);
+
+/* A request read and never answered becomes a record of its own, read
+ * after all others; written whole before it is marked in use, so that a
+ * crash meanwhile leaves it where it was found, to be recorded again. */
+static int record_unanswered(State *s, const uint8_t *raw, size_t len) {
+        const Header *h = header(s);
+        struct fuse_in_header in;
+        StateRequest *q;
+        uint32_t index;
+        int r;
+
+        if (len < sizeof in)
+                return 0;
+        memcpy(&in, raw, sizeof in);
+        if (recorded(s, in.unique))
+                return 0;
+        if (s->n_free_requests == 0) {
+                /* The request moves with the file: copy it first. */
+                uint8_t copy[STATE_RAW_MAX];
+
+                len = len < STATE_RAW_MAX ? len : STATE_RAW_MAX;
+                memcpy(copy, raw, len);
+                r = grow(s, h->process_capacity, h->request_capacity * 2, h->entries_capacity, h->replies_capacity);
+                if (r < 0)
+                        return r;
+                return record_unanswered(s, copy, len);
+        }
+        index = s->free_requests[--s->n_free_requests];
+        q = &requests(s)[index];
+        q->len = len < STATE_RAW_MAX ? (uint32_t) len : STATE_RAW_MAX;
+        memcpy(q->raw, raw, q->len);
+        q->seq = header(s)->next_seq++;
+        __atomic_store_n(&q->in_use, 1, __ATOMIC_RELEASE);
+        return 0;
+}
+
+/* Requests a killed steve had read but not answered nor recorded as kept:
+ * an unfinished transaction's, then the one at the landing place. */
+static int keep_unanswered(State *s) {
+        int r = 0;
+
+        if (journal(s)->phase == PHASE_OPEN) {
+                r = record_unanswered(s, journal(s)->recv, journal(s)->recv_len);
+                if (r < 0)
+                        return r;
+                __atomic_store_n(&journal(s)->phase, PHASE_IDLE, __ATOMIC_RELEASE);
+        }
+        if (landed_len(s) > 0) {
+                r = record_unanswered(s, landing(s), landed_len(s));
+                if (r >= 0)
+                        clear_landing(s);
+        }
+        return r;
 }
 
 static State *state_new(int fd, const char *path) {
@@ -275,7 +370,8 @@ static int open_mapped(State *s) {
                         return r;
                 if (valid_layout(s)) {
                         recover(s);
-                        return rebuild_free_lists(s);
+                        r = rebuild_free_lists(s);
+                        return r < 0 ? r : keep_unanswered(s);
                 }
         }
         /* Empty, foreign, or from a steve that wrote another layout. */
@@ -392,9 +488,6 @@ int state_foreach_request(const State *s, int (*fn)(const void *raw, size_t len,
         for (size_t i = 0; i < n && r >= 0; i++)
                 r = fn(order[i]->raw, order[i]->len, (uint32_t) (order[i] - requests(s)), userdata);
         free(order);
-        /* Read last and never answered: the request of an unfinished transaction. */
-        if (r >= 0 && s->orphan_len > 0)
-                r = fn(s->orphan, s->orphan_len, UINT32_MAX, userdata);
         return r < 0 ? r : 0;
 }
 
@@ -405,10 +498,24 @@ void state_pending_replies(const State *s, const void **ret, size_t *ret_len) {
         *ret_len = j->phase == PHASE_COMMITTED ? j->replies_len : 0;
 }
 
+void *state_landing(State *s) {
+        return landing(s);
+}
+
+void state_landed(State *s, const void *raw, size_t len) {
+        struct fuse_in_header here, done;
+
+        if (len < sizeof done || landed_len(s) == 0)
+                return;
+        memcpy(&here, landing(s), sizeof here);
+        memcpy(&done, raw, sizeof done);
+        if (here.unique == done.unique)
+                clear_landing(s);
+}
+
 int state_reset(State *s) {
         const Header *h = header(s);
 
-        s->orphan_len = 0;
         return format(s, h->process_capacity, h->request_capacity, h->entries_capacity, h->replies_capacity);
 }
 
@@ -458,6 +565,7 @@ static int grow(State *s, uint32_t n_processes, uint32_t n_requests, uint64_t en
                 *journal(&next) = *journal(&old);
                 memcpy(entries(&next), entries(&old), journal(&old)->entries_len);
                 memcpy(replies(&next), replies(&old), journal(&old)->replies_len);
+                memcpy(landing(&next), landing(&old), landed_len(&old));
         }
         if (r >= 0 && tmp && rename(tmp, s->path) < 0)
                 r = -errno;
@@ -659,5 +767,4 @@ void state_done(State *s) {
 
         if (j->phase == PHASE_COMMITTED)
                 __atomic_store_n(&j->phase, PHASE_IDLE, __ATOMIC_RELEASE);
-        s->orphan_len = 0;
 }

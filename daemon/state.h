@@ -21,6 +21,10 @@
  * answered is refused by the kernel and harmless); one that finds an open
  * journal drops it and gives the recorded request to itself again.
  *
+ * The kernel forgets a request once it is read, before steve can record it:
+ * requests are read into the file itself (the landing place), so that one
+ * read by a steve killed at once is found by the next.
+ *
  * No I/O but the file's own; nothing here knows steve's objects.
  */
 
@@ -36,6 +40,8 @@
 #define STATE_JOBS 16                   /* job records kept per process: its oldest */
 #define STATE_POLLS 8                   /* poll handles kept per process */
 #define STATE_PARAMS 32
+/* The most a request can be: what libfuse reads at once. */
+#define STATE_LANDING_SIZE ((size_t) (256 * 4096 + 4096))
 
 typedef struct State State;
 
@@ -90,12 +96,19 @@ uint64_t state_next_job_id(const State *s);
 /* Every process recorded, in no order; a negative return from fn stops it. */
 int state_foreach_process(const State *s, int (*fn)(const StateProcess *p, uint32_t index, void *userdata),
                           void *userdata);
-/* The recorded requests in the order they were read, the one an unfinished
- * transaction read last; fn gets each raw. */
+/* The recorded requests in the order they were read (an unfinished
+ * transaction's and the one left at the landing place among them, last);
+ * fn gets each raw and its record. */
 int state_foreach_request(const State *s, int (*fn)(const void *raw, size_t len, uint32_t index, void *userdata),
                           void *userdata);
 /* Replies a committed transaction had yet to send; state_done() after. */
 void state_pending_replies(const State *s, const void **ret, size_t *ret_len);
+/* Where the next request from the kernel is to be read to:
+ * STATE_LANDING_SIZE bytes, until the file next grows. */
+void *state_landing(State *s);
+/* raw, once recorded by state_begin(), is no longer to be found at the
+ * landing place; any other request leaves it as it is. */
+void state_landed(State *s, const void *raw, size_t len);
 /* Forgets everything: a new connection. */
 int state_reset(State *s);
 

@@ -28,7 +28,7 @@ typedef struct Injected {
 } Injected;
 
 /* What libfuse asks for: the most a request can be. */
-#define REQUEST_BUFFER_SIZE ((size_t) (256 * 4096 + 4096))
+#define REQUEST_BUFFER_SIZE STATE_LANDING_SIZE
 
 struct Transport {
         Server *server;
@@ -156,8 +156,13 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
                 n = (ssize_t) (want > len ? len : want);
                 memset(buf, 0, (size_t) n);
                 memcpy(buf, i->raw, i->len < (size_t) n ? i->len : (size_t) n);
-        } else
-                n = read(fd, buf, len);
+        } else {
+                uint8_t *landing = server_landing(t->server, len);
+
+                n = read(fd, landing ?: buf, len);
+                if (landing && n > 0)
+                        memcpy(buf, landing, (size_t) n);
+        }
         if (n < (ssize_t) sizeof *in)
                 return n;
         if (!t->init_seen && (in->opcode == FUSE_INIT || in->opcode == CUSE_INIT)) {
@@ -558,31 +563,22 @@ Transport *transport_free(Transport *t) {
         return NULL;
 }
 
-static bool injected_already(const Transport *t, uint64_t unique) {
-        const Injected *i;
-
-        TAILQ_FOREACH(i, &t->injected, link)
-                if (((const struct fuse_in_header *) i->raw)->unique == unique)
-                        return true;
-        return false;
-}
-
 static int inject_recorded(const void *raw, size_t len, uint32_t index, void *userdata) {
         Transport *t = userdata;
+        struct fuse_in_header in;
 
-        /* An unfinished transaction's request may also be recorded already. */
-        if (len >= sizeof(struct fuse_in_header) &&
-            !injected_already(t, ((const struct fuse_in_header *) raw)->unique)) {
-                log_debug("request %" PRIu64 " (opcode %" PRIu32 ") is read again",
-                          ((const struct fuse_in_header *) raw)->unique, ((const struct fuse_in_header *) raw)->opcode);
-                inject(t, raw, len, index == UINT32_MAX ? -1 : (int64_t) index);
+        if (len >= sizeof in) {
+                memcpy(&in, raw, sizeof in);
+                log_debug("request %" PRIu64 " (opcode %" PRIu32 ") is read again", in.unique, in.opcode);
+                inject(t, raw, len, index);
         }
         return 0;
 }
 
-int transport_adopt(Transport *t, const State *st, bool *ret_adopted) {
+int transport_adopt(Transport *t, const State *st, void *landing, bool *ret_adopted) {
         const StateGlobals *g = st ? state_globals(st) : NULL;
-        _cleanup_free_ uint8_t *first = malloc(REQUEST_BUFFER_SIZE);
+        _cleanup_free_ uint8_t *own = landing ? NULL : malloc(REQUEST_BUFFER_SIZE);
+        uint8_t *first = landing ?: own;
         const struct fuse_in_header *in = (const void *) first;
         uint64_t id;
         ssize_t n;

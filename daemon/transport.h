@@ -37,8 +37,9 @@ const char *transport_where(const Transport *t);
 
 /* A passed connection: fresh (its INIT waits: served as any), or set up by
  * the steve before, whose state st then holds its INIT and the requests it
- * had yet to answer; those are given to libfuse first, in order. */
-int transport_adopt(Transport *t, const State *st, bool *ret_adopted);
+ * had yet to answer; those are given to libfuse first, in order. The first
+ * request is read to landing (state_landing()) if not NULL. */
+int transport_adopt(Transport *t, const State *st, void *landing, bool *ret_adopted);
 int transport_fd(const Transport *t);
 /* Whether steve mounted the FUSE node itself (and unmounts it at the end),
  * and whether it created the node file (and removes it). */

@@ -62,7 +62,7 @@ VALGRIND_ARGS = ["-q", "--leak-check=full", "--show-leak-kinds=definite",
 # What the tests run besides steve; tests/tools/install-deps installs them all.
 TOOLS = ["setpriv", "unshare", "mount", "umount", "fusermount3", "busctl", "dbus-daemon", "man",
          "systemd-analyze", "systemd-sysusers", "udevadm", "ldd", "bash", "meson", "ninja",
-         "/usr/lib/polkit-1/polkitd"]
+         "/usr/lib/polkit-1/polkitd", "strace"]
 
 
 def pytest_sessionstart(session):

@@ -8,6 +8,7 @@ LISTEN_FDS; every steve keeps the pool in one --state-file. A re-exec needs
 neither: the connection and the pool go with it.
 """
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -168,6 +169,56 @@ def test_an_open_while_no_steve_runs_is_served_by_the_next(keeper, clients):
     assert status == "ok"
     assert late.do("read", fd) == "+"
     steve.wait_state(held=1)
+
+
+# read(2)'s number, for /proc/PID/syscall.
+READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}.get(os.uname().machine)
+
+
+def held_after_a_read(pid):
+    """Whether pid stays stopped in a read (at its end, by strace's delay):
+    stopped across samples, not just passing a syscall stop."""
+    def in_read():
+        try:
+            state = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            syscall = pathlib.Path(f"/proc/{pid}/syscall").read_text().split()[0]
+        except (OSError, IndexError):
+            return False
+        return state == "t" and syscall == READ_SYSCALL
+    for _ in range(10):
+        if not in_read():
+            return False
+        time.sleep(0.05)
+    return True
+
+
+@pytest.mark.skipif(READ_SYSCALL is None, reason="read(2)'s number on this machine is not known here")
+def test_a_request_read_by_a_steve_killed_at_once_is_served_by_the_next(keeper, clients, transport):
+    """The kernel forgets a request once steve has read it: steve killed
+    before it could note it down, the next one must still find it."""
+    steve = keeper.start()
+    client = clients(steve)
+    fd = client.open()
+    # Every read of the connection returns, a minute late: steve is caught
+    # just after the kernel gave it the request.
+    device = "/dev/cuse" if transport == "cuse" else "/dev/fuse"
+    tracer = subprocess.Popen(["strace", "-qq", "-o", "/dev/null", "-p", str(steve.pid),
+                               "-P", device, "-e", "trace=read", "-e", "inject=read:delay_exit=60s"])
+    try:
+        wait_until(lambda: f"TracerPid:\t{tracer.pid}\n" in pathlib.Path(f"/proc/{steve.pid}/status").read_text(),
+                   what="strace attached to steve")
+        asked = client.send("read", fd)
+        wait_until(lambda: held_after_a_read(steve.pid), what="steve held after reading the request")
+    finally:
+        # steve first: let go by its tracer alive, it would go on with the
+        # read. Its death is told to the tracer first: the tracer goes next.
+        steve.proc.kill()
+        tracer.kill()
+        tracer.wait()
+        steve.proc.wait()
+    steve = keeper.start()
+    assert client.result(asked) == ("ok", "+")
+    steve.wait_state(available=JOBS - 1, held=1)
 
 
 def test_run_time_changes_outlive_steve(keeper, clients):
