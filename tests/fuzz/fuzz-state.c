@@ -2,10 +2,11 @@
 /*
  * The state file as a crash or a fault may leave it: a pool written by one
  * steve, stopped at the point the input's first byte picks (idle, inside a
- * transaction, committed with replies unsent), then damaged at the offsets
- * the rest of the input names ((u32 offset, u8 value) pairs). The next steve
- * opens it, walks it and goes on writing to it: it trusts a whole file or
- * starts afresh, and never reads or writes outside the mapping (ASan).
+ * transaction, committed with replies unsent; one more request read or
+ * not), then damaged at the offsets the rest of the input names ((u32
+ * offset, u8 value) pairs). The next steve opens it, walks it and goes on
+ * writing to it: it trusts a whole file or starts afresh, and never reads
+ * or writes outside the mapping (ASan).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -78,6 +79,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 return 0;
         if (write_pool(first, data[0]) < 0)
                 abort();
+        /* Killed just after reading one more request. */
+        if (data[0] & 0x10)
+                memcpy(state_landing(first), (uint8_t[48]) { 48, [8] = 99 }, 48);
         damage(state_fd(first), data + 1, size - 1);
         if (state_open_fd(dup(state_fd(first)), &next) == 0) {
                 (void) state_in_use(next);

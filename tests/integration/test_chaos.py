@@ -125,12 +125,13 @@ def test_chaos_through_restarts_kills_and_reexecs(keeper):
         for p in procs:
             signal_group(p, signal.SIGKILL)
         # A killed client blocked in a request steve read waits for its
-        # answer; if no steve is left to give it (the test failed), ending
-        # the connection frees it.
+        # answer; if no steve gives it (the test failed), ending the
+        # connection frees it: the keeper's descriptor and steve's.
         for p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
+                steve.proc.kill()
                 keeper.close()
                 p.wait()
     print(f"soak: {clients} clients, events {events}")
