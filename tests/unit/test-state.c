@@ -183,8 +183,9 @@ TEST(a_crash_inside_a_transaction_leaves_none_of_it_and_its_request_to_read_agai
 /* What the kernel does on read(): the whole request, its length first. */
 static void land(State *s, uint64_t unique) {
         uint8_t raw[64];
+        size_t len = request(unique, raw);
 
-        memcpy(state_landing(s), raw, request(unique, raw));
+        memcpy(state_landing(s), raw, len);
 }
 
 TEST(a_request_read_but_not_yet_recorded_is_found_by_the_next_steve_after_the_rest) {
