@@ -188,39 +188,42 @@ static void land(State *s, uint64_t unique) {
         memcpy(state_landing(s), raw, len);
 }
 
+/* What the next steve finds, were this one killed now. */
+static Seen seen_after_crash(const char *path, const char *copy) {
+        State *next = crash_copy(path, copy);
+        Seen seen = {};
+
+        CHECK(next);
+        if (next) {
+                seen = look(next);
+                state_close(next);
+        }
+        return seen;
+}
+
 TEST(a_request_read_but_not_yet_recorded_is_found_by_the_next_steve_after_the_rest) {
         char *path = path_of("landed"), *copy = path_of("landed-crashed");
         uint8_t raw[64];
         int64_t ri = -1;
-        State *s, *next;
+        State *s;
         Seen seen;
 
         CHECK_EQ(state_open(path, &s), 0);
         CHECK_EQ(state_put_request(s, raw, request(50, raw), &ri), 0);
         commit(s);
         land(s, 52);
-        next = crash_copy(path, copy);
-        CHECK(next);
-        if (next) {
-                seen = look(next);
-                CHECK_EQ(seen.n_requests, 2);
-                CHECK_EQ(seen.uniques[0], 50);
-                CHECK_EQ(seen.uniques[1], 52);
-                state_close(next);
-        }
+        seen = seen_after_crash(path, copy);
+        CHECK_EQ(seen.n_requests, 2);
+        CHECK_EQ(seen.uniques[0], 50);
+        CHECK_EQ(seen.uniques[1], 52);
         /* The next request, 53, is read while 50, kept, is read again. */
         land(s, 53);
         CHECK_EQ(state_begin(s, raw, request(50, raw)), 0);
         state_landed(s, raw, sizeof raw);
-        next = crash_copy(path, copy);
-        CHECK(next);
-        if (next) {
-                seen = look(next);
-                /* 50, being read again, is not read a third time. */
-                CHECK_EQ(seen.n_requests, 2);
-                CHECK_EQ(seen.uniques[1], 53);
-                state_close(next);
-        }
+        seen = seen_after_crash(path, copy);
+        /* 50, being read again, is not read a third time. */
+        CHECK_EQ(seen.n_requests, 2);
+        CHECK_EQ(seen.uniques[1], 53);
         state_landed(s, raw, request(53, raw));
         commit(s);
         state_close(s);
@@ -233,20 +236,15 @@ TEST(a_request_read_but_not_yet_recorded_is_found_by_the_next_steve_after_the_re
 TEST(a_crash_between_recording_and_clearing_the_landing_place_reads_it_once) {
         char *path = path_of("landed-twice"), *copy = path_of("landed-twice-crashed");
         uint8_t raw[64];
-        State *s, *next;
+        State *s;
         Seen seen;
 
         CHECK_EQ(state_open(path, &s), 0);
         land(s, 60);
         CHECK_EQ(state_begin(s, raw, request(60, raw)), 0);
-        next = crash_copy(path, copy);
-        CHECK(next);
-        if (next) {
-                seen = look(next);
-                CHECK_EQ(seen.n_requests, 1);
-                CHECK_EQ(seen.uniques[0], 60);
-                state_close(next);
-        }
+        seen = seen_after_crash(path, copy);
+        CHECK_EQ(seen.n_requests, 1);
+        CHECK_EQ(seen.uniques[0], 60);
         state_close(s);
 }
 
