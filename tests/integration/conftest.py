@@ -68,6 +68,11 @@ TOOLS = ["setpriv", "unshare", "mount", "umount", "fusermount3", "busctl", "dbus
 def pytest_sessionstart(session):
     """Says at the start what cannot work, with the fix, rather than letting
     tests time out on a missing tool or on a tree other users cannot reach."""
+    # A run started in the background (cmd &) ignores ^C and quit, and so
+    # would every client it starts: ignoring is inherited across exec. The
+    # tests that send SIGINT want it to do what it does in a terminal.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     missing = [t for t in TOOLS if not shutil.which(t)]
     if missing:
         raise pytest.UsageError(f"the tests need {', '.join(missing)}: run tests/tools/install-deps "
