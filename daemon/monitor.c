@@ -7,9 +7,7 @@
  * runs while the pool is idle: the history records change points, at most
  * one a second, and builds and units are looked up only when listed.
  */
-#include <search.h>
 #include <stdio.h>
-#include <stdlib.h>
 
 #include "server-internal.h"
 #include "util.h"
@@ -78,45 +76,21 @@ void server_held_back(const Server *s, char *buf, size_t size) {
 
 /* Builds */
 
-/* During one listing: the top-most client at or above a pid, 0 for none. */
-typedef struct AncestorMemo {
-        pid_t pid, top;
-} AncestorMemo;
-
-static int memo_compare(const void *a, const void *b) {
-        pid_t x = ((const AncestorMemo *) a)->pid, y = ((const AncestorMemo *) b)->pid;
-        return (x > y) - (x < y);
-}
-
-static bool memo_put(void **memo, pid_t pid, pid_t top) {
-        AncestorMemo *m = malloc(sizeof *m), **found;
-
-        if (!m)
-                return false;
-        *m = (AncestorMemo) { pid, top };
-        found = tsearch(m, memo, memo_compare);
-        if (!found || *found != m)
-                free(m);
-        return found != NULL;
-}
-
 #define BUILD_SEARCH_DEPTH 64
 
 /* The build c belongs to: its top-most ancestor that is a client too (the
  * top-level make or cargo), walking through processes that are not (the
- * shells make runs recipes in); itself when none is. */
-static pid_t build_of(Server *s, const Client *c, void **memo) {
+ * shells make runs recipes in); itself when none is. memo holds, during one
+ * listing, the top-most client at or above each pid walked, 0 for none. */
+static pid_t build_of(Server *s, const Client *c, PidMap *memo) {
         pid_t chain[BUILD_SEARCH_DEPTH], pid = c->stat.ppid, top = 0;
         size_t n = 0;
 
         while (n < BUILD_SEARCH_DEPTH && pid > 1) {
-                AncestorMemo key = { .pid = pid }, **hit = tfind(&key, memo, memo_compare);
                 Client *a;
 
-                if (hit) {
-                        top = (*hit)->top;
+                if (pid_map_get(memo, pid, &top))
                         break;
-                }
                 chain[n++] = pid;
                 a = client_find(s, pid);
                 if (a)
@@ -129,7 +103,7 @@ static pid_t build_of(Server *s, const Client *c, void **memo) {
         while (n-- > 0) {
                 if (top == 0 && client_find(s, chain[n]))
                         top = chain[n];
-                if (!memo_put(memo, chain[n], top))
+                if (pid_map_put(memo, chain[n], top) < 0)
                         break;
         }
         return top ? top : c->pid;
@@ -141,7 +115,7 @@ typedef struct ProcessWalk {
         Server *server;
         ServerProcessFn fn;
         void *userdata;
-        void *memo;
+        PidMap memo;
 } ProcessWalk;
 
 static int note_waiter(const LedgerWaiter *w, void *userdata) {
@@ -182,6 +156,6 @@ int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata) {
         r = ledger_foreach_waiter(s->ledger, note_waiter, s);
         if (r >= 0)
                 r = ledger_foreach_process(s->ledger, visit_process, &walk);
-        tdestroy(walk.memo, free);
+        pid_map_clear(&walk.memo);
         return r;
 }

@@ -9,15 +9,13 @@
  * meanwhile. Main threads are not cached: they are their own process.
  */
 
-#include <stddef.h>
 #include <sys/types.h>
+
+#include "pidmap.h"
 
 #define THREAD_CACHE_MAX 4096
 
-typedef struct ThreadCache {
-        void *tree;             /* tsearch() tree of (tid, tgid), by tid */
-        size_t n;
-} ThreadCache;
+typedef PidMap ThreadCache;             /* tid to tgid */
 
 /* The process of thread tid; -ESRCH when there is no such thread. */
 int thread_cache_owner(ThreadCache *c, pid_t tid, pid_t *ret);
