@@ -263,16 +263,27 @@ static void apply_entries(State *s) {
         h->next_seq = j->next_seq;
 }
 
+/* Whether every request record is one a steve wrote: each is clamped to
+ * STATE_RAW_MAX when it is stored. */
+static bool valid_requests(const State *s) {
+        for (uint32_t i = 0; i < header(s)->request_capacity; i++)
+                if (requests(s)[i].in_use && requests(s)[i].len > STATE_RAW_MAX)
+                        return false;
+        return true;
+}
+
 /* What a previous steve left: a committed transaction is applied again
  * (its replies wait for state_done()); an open one's changes never
- * happened, but its request stays until keep_unanswered() records it. */
-static void recover(State *s) {
+ * happened, but its request stays until keep_unanswered() records it.
+ * False when the records it leaves are damaged. */
+static bool recover(State *s) {
         Journal *j = journal(s);
 
         if (j->phase == PHASE_COMMITTED)
                 apply_entries(s);
         else if (j->phase == PHASE_OPEN)
                 j->entries_len = j->replies_len = 0;
+        return valid_requests(s);
 }
 
 static bool recorded(const State *s, uint64_t unique) {
@@ -368,8 +379,7 @@ static int open_mapped(State *s) {
                 r = map_file(s, (size_t) st.st_size);
                 if (r < 0)
                         return r;
-                if (valid_layout(s)) {
-                        recover(s);
+                if (valid_layout(s) && recover(s)) {
                         r = rebuild_free_lists(s);
                         return r < 0 ? r : keep_unanswered(s);
                 }

@@ -401,6 +401,36 @@ TEST(a_foreign_file_is_started_afresh) {
         state_close(s);
 }
 
+/* A record's length past its buffer is damage, not something to read past. */
+TEST(a_damaged_request_record_starts_afresh) {
+        char *path = path_of("damaged");
+        uint8_t raw[64], *file;
+        uint32_t bad = 1u << 20;
+        int64_t ri = -1;
+        struct stat st;
+        State *s;
+        int fd;
+        const uint8_t *found;
+
+        CHECK_EQ(state_open(path, &s), 0);
+        CHECK_EQ(state_put_request(s, raw, request(0x5eed5eed5eedULL, raw), &ri), 0);
+        commit(s);
+        state_close(s);
+        fd = open(path, O_RDWR);
+        CHECK(fd >= 0 && fstat(fd, &st) == 0);
+        file = malloc((size_t) st.st_size);
+        CHECK(file && pread(fd, file, (size_t) st.st_size, 0) == st.st_size);
+        /* The first copy is the record (the journal's follows it): {in_use, len, seq, raw}. */
+        found = memmem(file, (size_t) st.st_size, raw, sizeof raw);
+        CHECK(found && found - file >= 12);
+        CHECK_EQ(pwrite(fd, &bad, sizeof bad, found - file - 12), (ssize_t) sizeof bad);
+        close(fd);
+        free(file);
+        CHECK_EQ(state_open(path, &s), 0);
+        CHECK_EQ(look(s).n_requests, 0);
+        state_close(s);
+}
+
 TEST(a_reexec_passes_a_memfd_that_the_next_steve_reads) {
         StateGlobals g = { .connection = 5 };
         StateProcess p = process(9, 4);
