@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "monitor.h"
+#include "parse.h"
 
 int mon_connect(bool session, sd_bus **ret) {
         int r = session ? sd_bus_open_user(ret) : sd_bus_open_system(ret);
@@ -294,6 +295,8 @@ void mon_limits(const MonPool *p, char *buf, size_t size) {
                 param_format(info, &v, text, sizeof text);
                 if (strcmp(text, "-1") == 0)
                         continue;
+                if (info->kind == PARAM_BYTES)
+                        format_size(v.u64, text, sizeof text);
                 len += (size_t) snprintf(buf + len, size - len, "%s%s %s", len ? ", " : "", info->name, text);
         }
         if (len == 0)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -92,6 +94,21 @@ int parse_size(const char *s, uint64_t *ret_bytes) {
                 return -ERANGE;
         *ret_bytes = (uint64_t) (v * factor);
         return 0;
+}
+
+void format_size(uint64_t bytes, char *buf, size_t size) {
+        static const char units[] = "KMGT";
+        double v = (double) bytes;
+        size_t i = 0;
+
+        while (v >= 1024 && i < sizeof units - 1) {
+                v /= 1024;
+                i++;
+        }
+        if (i == 0)
+                snprintf(buf, size, "%" PRIu64 "B", bytes);
+        else
+                snprintf(buf, size, v < 10 ? "%.1f%c" : "%.0f%c", v, units[i - 1]);
 }
 
 int parse_boolean(const char *s) {

@@ -12,6 +12,8 @@ int parse_mode(const char *s, mode_t *ret);
 int parse_number(const char *s, double max, double *ret); /* 0..max, finite */
 /* "512M", "8G", "1.5T", "100K"; a plain number is MiB. Binary units. */
 int parse_size(const char *s, uint64_t *ret_bytes);
+/* A size for people, in the units parse_size() takes: "1.1G", "512M", "100B". */
+void format_size(uint64_t bytes, char *buf, size_t size);
 int parse_dev_name(const char *s);
 
 /* yes/no, true/false, on/off, 1/0 (any case): 1 or 0, else -EINVAL. */

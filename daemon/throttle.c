@@ -11,6 +11,7 @@
 
 #include "event-util.h"
 #include "log.h"
+#include "parse.h"
 #include "server-internal.h"
 #include "sysload.h"
 #include "util.h"
@@ -53,22 +54,6 @@ void throttle_refresh(Server *s, bool force) {
                 s->over_limit = over;
         }
         ledger_set_throttled(s->ledger, over != NULL, now);
-}
-
-/* 1.1G, 512M: a size as the options take it. */
-static void format_size(uint64_t bytes, char *buf, size_t size) {
-        static const char units[] = "KMGT";
-        double v = (double) bytes;
-        size_t i = 0;
-
-        while (v >= 1024 && i < sizeof units - 1) {
-                v /= 1024;
-                i++;
-        }
-        if (i == 0)
-                snprintf(buf, size, "%" PRIu64, bytes);
-        else
-                snprintf(buf, size, v < 10 ? "%.1f%c" : "%.0f%c", v, units[i - 1]);
 }
 
 void throttle_reason(const Server *s, char *buf, size_t size) {

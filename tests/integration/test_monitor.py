@@ -80,7 +80,7 @@ def build(tmp_path):
 
 def test_status_says_what_holds_who_waits_and_why(watched, system_bus, fake_proc, build, clients):  # noqa: F811
     fake_proc(loadavg=BUSY)
-    steve = watched(4, "--load-average", "12", "--min-jobs", "2")
+    steve = watched(4, "--load-average", "12", "--min-jobs", "2", "--min-memory-avail", "1536M")
     other = clients(steve)
     other.do("read", other.open())
     leader, child = build(steve)
@@ -91,7 +91,7 @@ def test_status_says_what_holds_who_waits_and_why(watched, system_bus, fake_proc
     assert text.returncode == 0, text.stderr
     out = text.stdout
     assert "Pool: 2 free, 2 held, 1 waiting, 3 processes, 2 builds" in out, out
-    assert "Limits: load-average 12 (min-jobs 2)" in out
+    assert "Limits: load-average 12, min-memory-avail 1.5G (min-jobs 2)" in out
     assert "Held back: paused, load 14.2 >= 12" in out
     assert re.search(rf"^  {leader} .*leader\.py.*: 1 token, 2 processes, running", out, re.M), out
     assert re.search(rf"^  pid {child} for [0-9.]+s \(build {leader}, user root\)", out, re.M), out
@@ -101,6 +101,7 @@ def test_status_says_what_holds_who_waits_and_why(watched, system_bus, fake_proc
     assert (pool["jobs"], pool["held"], pool["waiting"], pool["processes"], pool["builds"]) == (4, 2, 1, 3, 2)
     assert pool["paused"] is True and pool["held_back"] == "paused, load 14.2 >= 12"
     assert doc["parameters"]["load-average"] == 12 and doc["parameters"]["min-jobs"] == 2
+    assert doc["parameters"]["min-memory-avail"] == 1536 << 20
     builds = {b["pid"]: b for b in doc["builds"]}
     assert builds[leader]["processes"] == 2 and builds[leader]["waiting"] == 1 and builds[leader]["held"] == 1
     assert "leader.py" in builds[leader]["command"] and builds[leader]["since"] > 0

@@ -72,6 +72,21 @@ TEST(sizes_have_binary_units_and_default_to_mib) {
         CHECK_EQ(parse_size("99999999999T", &b), -ERANGE);
 }
 
+TEST(sizes_are_written_for_people_in_the_same_units) {
+        char buf[16];
+
+        format_size(UINT64_C(1536) << 20, buf, sizeof buf);
+        CHECK(strcmp(buf, "1.5G") == 0);
+        format_size(UINT64_C(512) << 20, buf, sizeof buf);
+        CHECK(strcmp(buf, "512M") == 0);
+        format_size(UINT64_C(2) << 40, buf, sizeof buf);
+        CHECK(strcmp(buf, "2.0T") == 0);
+        format_size(UINT64_C(3) << 50, buf, sizeof buf);
+        CHECK(strcmp(buf, "3072T") == 0);
+        format_size(1000, buf, sizeof buf);
+        CHECK(strcmp(buf, "1000B") == 0);
+}
+
 TEST(numbers_are_finite_and_in_range) {
         double d = 0;
         CHECK_EQ(parse_number("2.5", 100, &d), 0);
