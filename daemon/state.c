@@ -317,11 +317,11 @@ static int record_unanswered(State *s, const uint8_t *raw, size_t len) {
         memcpy(&in, raw, sizeof in);
         if (recorded(s, in.unique))
                 return 0;
+        len = len < STATE_RAW_MAX ? len : STATE_RAW_MAX;
         if (s->n_free_requests == 0) {
                 /* The request moves with the file: copy it first. */
                 uint8_t copy[STATE_RAW_MAX];
 
-                len = len < STATE_RAW_MAX ? len : STATE_RAW_MAX;
                 memcpy(copy, raw, len);
                 r = grow(s, h->process_capacity, h->request_capacity * 2, h->entries_capacity, h->replies_capacity);
                 if (r < 0)
@@ -330,8 +330,8 @@ static int record_unanswered(State *s, const uint8_t *raw, size_t len) {
         }
         index = s->free_requests[--s->n_free_requests];
         q = &requests(s)[index];
-        q->len = len < STATE_RAW_MAX ? (uint32_t) len : STATE_RAW_MAX;
-        memcpy(q->raw, raw, q->len);
+        q->len = (uint32_t) len;
+        memcpy(q->raw, raw, len);
         q->seq = header(s)->next_seq++;
         __atomic_store_n(&q->in_use, 1, __ATOMIC_RELEASE);
         return 0;
