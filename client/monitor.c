@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus-params.h"
 #include "monitor.h"
 #include "parse.h"
 
@@ -33,23 +34,14 @@ static void explain(const sd_bus_error *error, int r, bool session, char *why, s
 
 static int read_property(sd_bus_message *m, const char *name, MonPool *p) {
         const ParamInfo *info = param_by_bus_name(name);
-        IoctlValue v = { .u64 = 0 };
-        int b = 0, r;
+        IoctlValue v;
+        int r;
 
         if (info) {
-                const char *type = param_signature(info);
-
-                r = sd_bus_message_enter_container(m, 'v', type);
-                if (r < 0)
-                        return r;
-                r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
-                                                          : info->kind == PARAM_COUNT ? (void *) &v.u32
-                                                          : info->kind == PARAM_BYTES ? (void *) &v.u64 : (void *) &v.d);
-                if (info->kind == PARAM_BOOL)
-                        v.u32 = b != 0;
+                r = bus_read_param(m, info, &v);
                 if (r >= 0)
                         (void) param_set(&p->params, info, &v);
-                return r < 0 ? r : sd_bus_message_exit_container(m);
+                return r;
         }
         if (strcmp(name, "TokensAvailable") == 0)
                 return sd_bus_message_read(m, "v", "u", &p->available);

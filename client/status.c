@@ -148,6 +148,8 @@ static void json_limits(const MonPool *p, FILE *out) {
                         fprintf(out, "%" PRIu64, v.u64);
                 else if (info->kind == PARAM_BOOL)
                         fprintf(out, "%s", v.u32 ? "true" : "false");
+                else if (info->kind == PARAM_CHOICE)
+                        fprintf(out, "\"%s\"", info->choices[v.u32]);
                 else
                         fprintf(out, "%.17g", v.d);
         }

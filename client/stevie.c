@@ -21,14 +21,17 @@
 #include "config.h"
 #include "monitor.h"
 #include "params.h"
+#include "parse.h"
 
 #define EXIT_USAGE 2
 
 /* What one getter or setter on the command line asks for: a parameter from
- * steve's table, or (param NULL) the free tokens, or a re-exec of steve. */
+ * steve's table, or (param NULL) the free tokens, a re-exec of steve, or a
+ * build's weight (value the pid, weight the weight). */
 typedef struct Action {
         const ParamInfo *param;
         const char *value;
+        const char *weight;
         bool set;
         bool reexec;
 } Action;
@@ -43,7 +46,7 @@ static void help(void) {
 
         printf("Usage: stevie [--device=PATH] [--] COMMAND [ARGS...]\n"
                "       stevie [--device=PATH] --get-...|--set-...=VALUE|--pause|--resume...\n"
-               "       stevie [--device=PATH] --reexec\n"
+               "       stevie [--device=PATH] --reexec | --set-weight PID WEIGHT\n"
                "       stevie --status [--json] [--session] | --top [--session]\n"
                "\n"
                "Runs COMMAND holding one token of the steve jobserver, with MAKEFLAGS\n"
@@ -69,6 +72,10 @@ static void help(void) {
                "      --session                    with --status, --top: steve on the session bus\n"
                "      --reexec                     steve re-executes its binary in place (after an\n"
                "                                   upgrade): every token and waiting request kept\n"
+               "      --set-weight PID WEIGHT      the weight of the build PID leads (1 to 1000000;\n"
+               "                                   nice 0 is 1024), from its next token on\n"
+               "      --weight=WEIGHT              with COMMAND: its build's weight (default: from\n"
+               "                                   stevie's nice value; less is always allowed)\n"
                "      --device=PATH                the jobserver (default: $STEVE_DEVICE, else\n"
                "                                   /dev/steve)\n"
                "  -h, --help, -V, --version\n"
@@ -123,6 +130,31 @@ static int reexecute(int fd) {
         return 1;
 }
 
+/* pid 0: stevie's own build. */
+static int set_weight(int fd, const char *pid_text, const char *weight_text) {
+        struct steve_weight w = {};
+        uint32_t pid = 0;
+
+        if ((pid_text && (parse_whole(pid_text, &pid) < 0 || pid == 0 || pid > INT32_MAX)) ||
+            parse_whole(weight_text, &w.weight) < 0 || w.weight == 0 || w.weight > 1000000) {
+                fprintf(stderr, "stevie: invalid weight '%s'%s%s (a pid and a whole number from 1 to 1000000)\n",
+                        weight_text, pid_text ? " for pid " : "", pid_text ? pid_text : "");
+                return EXIT_USAGE;
+        }
+        w.pid = (int32_t) pid;
+        if (ioctl(fd, STEVE_IOC_SET_WEIGHT, &w) >= 0)
+                return 0;
+        if (errno == EPERM)
+                fprintf(stderr, "stevie: not allowed to set that weight (steve refused: permission denied)\n");
+        else if (errno == ESRCH)
+                fprintf(stderr, "stevie: steve knows no client process %s\n", pid_text ? pid_text : "");
+        else if (errno == ENOTTY)
+                fprintf(stderr, "stevie: this steve has no build weights (older than ioctl version 4)\n");
+        else
+                fprintf(stderr, "stevie: cannot set the weight: %s\n", strerror(errno));
+        return 1;
+}
+
 static int run_action(int fd, const Action *a) {
         const ParamInfo *info = a->param;
         IoctlValue v = { .u64 = 0 };
@@ -130,6 +162,8 @@ static int run_action(int fd, const Action *a) {
 
         if (a->reexec)
                 return reexecute(fd);
+        if (a->weight)
+                return set_weight(fd, a->value, a->weight);
         if (!info) {
                 if (ioctl(fd, STEVE_IOC_GET_TOKENS, &v.i64) < 0) {
                         fprintf(stderr, "stevie: cannot get tokens: %s\n", strerror(errno));
@@ -200,7 +234,7 @@ static int wait_for(pid_t pid) {
         return WEXITSTATUS(status);
 }
 
-static int run_command(const char *path, char **argv) {
+static int run_command(const char *path, const char *weight, char **argv) {
         struct sigaction ignore = { .sa_handler = SIG_IGN }, saved_int, saved_quit;
         char token;
         char *flags;
@@ -210,6 +244,11 @@ static int run_command(const char *path, char **argv) {
         fd = open_jobserver(path, O_RDWR);
         if (fd < 0 || check_steve(fd, path) < 0)
                 return 1;
+        /* stevie leads the command's build: its weight is the build's. */
+        if (weight && (status = set_weight(fd, NULL, weight)) != 0) {
+                close(fd);
+                return status;
+        }
         /* Blocks until a token is ours; ^C ends stevie here, holding nothing. */
         if (read(fd, &token, 1) != 1) {
                 fprintf(stderr, "stevie: cannot take a token from %s: %s\n", path, strerror(errno));
@@ -309,7 +348,7 @@ static void warn_about_jobs(char **argv) {
                         "outside steve's pool\n");
 }
 
-enum { ARG_DEVICE = 0x100, ARG_REEXEC, ARG_STATUS, ARG_JSON, ARG_TOP, ARG_SESSION, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
+enum { ARG_DEVICE = 0x100, ARG_REEXEC, ARG_SET_WEIGHT, ARG_WEIGHT, ARG_STATUS, ARG_JSON, ARG_TOP, ARG_SESSION, ARG_GET = 0x200, ARG_SET = 0x300, ARG_ON = 0x400, ARG_OFF = 0x500 };
 
 /* --status and --top read D-Bus, not the device; they take no other action. */
 static int watch_pool(int watch, bool json, bool session, bool more) {
@@ -330,7 +369,7 @@ int main(int argc, char *argv[]) {
         Action actions[256];
         const ParamInfo *info;
         size_t n_actions = 0, n_options = 0;
-        const char *path = getenv("STEVE_DEVICE") ?: "/dev/steve";
+        const char *path = getenv("STEVE_DEVICE") ?: "/dev/steve", *weight = NULL;
         bool json = false, session = false;
         int c, watch = 0;
 
@@ -350,6 +389,8 @@ int main(int argc, char *argv[]) {
                 }
         }
         options[n_options++] = (struct option) { "reexec", no_argument, NULL, ARG_REEXEC };
+        options[n_options++] = (struct option) { "set-weight", required_argument, NULL, ARG_SET_WEIGHT };
+        options[n_options++] = (struct option) { "weight", required_argument, NULL, ARG_WEIGHT };
         options[n_options++] = (struct option) { "status", no_argument, NULL, ARG_STATUS };
         options[n_options++] = (struct option) { "json", no_argument, NULL, ARG_JSON };
         options[n_options++] = (struct option) { "top", no_argument, NULL, ARG_TOP };
@@ -377,6 +418,15 @@ int main(int argc, char *argv[]) {
                         actions[n_actions++] = param_action(c - ARG_GET, false, NULL);
                 else if (c == ARG_REEXEC)
                         actions[n_actions++] = (Action) { .set = true, .reexec = true };
+                else if (c == ARG_SET_WEIGHT) {
+                        /* Two words: the pid, then the weight. */
+                        if (optind >= argc) {
+                                fprintf(stderr, "stevie: --set-weight takes a pid and a weight\n");
+                                return EXIT_USAGE;
+                        }
+                        actions[n_actions++] = (Action) { .set = true, .value = optarg, .weight = argv[optind++] };
+                } else if (c == ARG_WEIGHT)
+                        weight = optarg;
                 else if (c == ARG_STATUS || c == ARG_TOP)
                         watch = c;
                 else if (c == ARG_JSON)
@@ -402,6 +452,10 @@ int main(int argc, char *argv[]) {
                 fprintf(stderr, "stevie: give either a command or --get/--set options, not both\n");
                 return EXIT_USAGE;
         }
+        if (weight && optind == argc) {
+                fprintf(stderr, "stevie: --weight goes with a command\n");
+                return EXIT_USAGE;
+        }
         if (n_actions > 0)
                 return run_actions(path, actions, n_actions);
         if (optind == argc) {
@@ -409,5 +463,5 @@ int main(int argc, char *argv[]) {
                 return EXIT_USAGE;
         }
         warn_about_jobs(argv + optind);
-        return run_command(path, argv + optind);
+        return run_command(path, weight, argv + optind);
 }

@@ -45,5 +45,7 @@ int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *e
 int bus_method_reexecute(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_get_processes(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int bus_method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_set_weight(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int bus_method_get_builds(sd_bus_message *m, void *userdata, sd_bus_error *error);
 /* Every call still waiting is dropped (the connection went). */
 void bus_drop_pending(Bus *b);

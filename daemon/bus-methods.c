@@ -18,13 +18,16 @@
 #include <string.h>
 
 #include "bus-internal.h"
+#include "bus-params.h"
 #include "log.h"
 #include "text.h"
 #include "util.h"
 
 #define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
 
-typedef enum CallKind { CALL_SET, CALL_RECLAIM, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES } CallKind;
+typedef enum CallKind {
+        CALL_SET, CALL_RECLAIM, CALL_WEIGHT, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES
+} CallKind;
 
 /* A call waiting for what it needs to be answered. */
 struct PendingCall {
@@ -38,7 +41,8 @@ struct PendingCall {
         bool see_all;                   /* every process's command line */
         Params candidate;               /* Set: the parameters to apply */
         const ParamInfo *param;         /* Set: which one */
-        uint32_t pid;                   /* ReclaimTokens */
+        uint32_t pid;                   /* ReclaimTokens, SetWeight */
+        uint32_t weight;                /* SetWeight */
         TAILQ_ENTRY(PendingCall) link;
 };
 
@@ -204,6 +208,7 @@ static void on_inspect_authorized(AuthResult result, void *userdata) {
 
 static void on_set_authorized(AuthResult result, void *userdata);
 static void on_reclaim_authorized(AuthResult result, void *userdata);
+static void on_weight_authorized(AuthResult result, void *userdata);
 static void on_reexecute_authorized(AuthResult result, void *userdata);
 
 /* The caller is known: ask what must be asked. */
@@ -236,6 +241,11 @@ static void caller_known(PendingCall *pc) {
                 action = AUTH_MANAGE;
                 done = on_reexecute_authorized;
                 break;
+        case CALL_WEIGHT:
+                action = AUTH_CONFIGURE;
+                done = on_weight_authorized;
+                break;
+        case CALL_RECLAIM:
         default:
                 action = AUTH_MANAGE;
                 done = on_reclaim_authorized;
@@ -357,6 +367,19 @@ static void on_reclaim_authorized(AuthResult result, void *userdata) {
         pending_free(pc);
 }
 
+static void on_weight_authorized(AuthResult result, void *userdata) {
+        PendingCall *pc = userdata;
+
+        if (authorized(pc, result, "Not authorized to change the jobserver")) {
+                if (server_set_weight(pc->bus->server, (pid_t) pc->pid, pc->weight) < 0)
+                        (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
+                                                          "No process %" PRIu32 " is known to the jobserver", pc->pid);
+                else
+                        (void) sd_bus_reply_method_return(pc->message, NULL);
+        }
+        pending_free(pc);
+}
+
 static void on_reexecute_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
 
@@ -372,23 +395,17 @@ static void on_reexecute_authorized(AuthResult result, void *userdata) {
 
 /* Reads a Set's variant into the candidate parameters. */
 static int read_property_value(sd_bus_message *m, const ParamInfo *info, Params *p, sd_bus_error *error) {
-        const char *type = param_signature(info);
         char range[128];
-        IoctlValue v = { .u64 = 0 };
-        int b = 0, r;
+        IoctlValue v;
+        int r;
 
-        r = sd_bus_message_enter_container(m, 'v', type);
-        if (r < 0)
+        r = bus_read_param(m, info, &v);
+        if (r == -ENXIO)
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s takes a value of type '%s'",
-                                         info->bus_name, type);
-        r = sd_bus_message_read_basic(m, type[0], info->kind == PARAM_BOOL ? (void *) &b
-                                                  : info->kind == PARAM_COUNT ? (void *) &v.u32
-                                                  : info->kind == PARAM_BYTES ? (void *) &v.u64 : (void *) &v.d);
-        if (r < 0)
+                                         info->bus_name, param_signature(info));
+        if (r < 0 && r != -EINVAL)
                 return r;
-        if (info->kind == PARAM_BOOL)
-                v.u32 = b != 0;
-        if (!param_set(p, info, &v)) {
+        if (r < 0 || !param_set(p, info, &v)) {
                 param_describe(info, range, sizeof range);
                 return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s must be %s", info->bus_name, range);
         }
@@ -433,6 +450,27 @@ int bus_method_reclaim_tokens(sd_bus_message *m, void *userdata, sd_bus_error *e
         return start(userdata, m, CALL_RECLAIM, pc);
 }
 
+int bus_method_set_weight(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        PendingCall *pc;
+        uint32_t pid, weight;
+        int r;
+
+        r = sd_bus_message_read(m, "uu", &pid, &weight);
+        if (r < 0)
+                return r;
+        if (pid == 0 || pid > INT32_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "Invalid pid %" PRIu32, pid);
+        if (weight == 0 || weight > LEDGER_WEIGHT_MAX)
+                return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "A weight is from 1 to %u, not %" PRIu32,
+                                         LEDGER_WEIGHT_MAX, weight);
+        pc = calloc(1, sizeof *pc);
+        if (!pc)
+                return -ENOMEM;
+        pc->pid = pid;
+        pc->weight = weight;
+        return start(userdata, m, CALL_WEIGHT, pc);
+}
+
 int bus_method_reexecute(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         PendingCall *pc = calloc(1, sizeof *pc);
 
@@ -459,6 +497,27 @@ int bus_method_get_waiters(sd_bus_message *m, void *userdata, sd_bus_error *erro
 
 int bus_method_get_processes(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         return list(m, userdata, CALL_PROCESSES);
+}
+
+static int append_build(const ServerBuild *build, void *userdata) {
+        return sd_bus_message_append(userdata, "(uudu)", (uint32_t) build->leader, build->weight, build->share,
+                                     clamp_u32(build->taken));
+}
+
+/* Numbers only: anyone may read them, at once. */
+int bus_method_get_builds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        Bus *b = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        int r;
+
+        r = sd_bus_message_new_method_return(m, &reply);
+        if (r >= 0)
+                r = sd_bus_message_open_container(reply, 'a', "(uudu)");
+        if (r >= 0)
+                r = server_foreach_build(b->server, append_build, reply);
+        if (r >= 0)
+                r = sd_bus_message_close_container(reply);
+        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
 }
 
 /* Numbers only: anyone may read them, at once. */

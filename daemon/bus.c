@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "bus-internal.h"
+#include "bus-params.h"
 #include "event-util.h"
 #include "log.h"
 #include "util.h"
@@ -41,24 +42,6 @@ static void take_snapshot(Bus *b, BusSnapshot *ret) {
 
 /* Properties: one getter for all, by name. */
 
-static int append_param(sd_bus_message *reply, const ParamInfo *info, const Params *p) {
-        IoctlValue v;
-
-        param_get(p, info, &v);
-        switch (info->kind) {
-        case PARAM_COUNT:
-                return sd_bus_message_append(reply, "u", v.u32);
-        case PARAM_BYTES:
-                return sd_bus_message_append(reply, "t", v.u64);
-        case PARAM_BOOL:
-                return sd_bus_message_append(reply, "b", (int) v.u32);
-        case PARAM_NUMBER:
-        case PARAM_SECONDS:
-                return sd_bus_message_append(reply, "d", v.d);
-        }
-        return -EINVAL;
-}
-
 static int property_get(sd_bus *bus, const char *path, const char *interface, const char *property,
                         sd_bus_message *reply, void *userdata, sd_bus_error *error) {
         const ParamInfo *info = param_by_bus_name(property);
@@ -67,7 +50,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
 
         take_snapshot(b, &now);
         if (info)
-                return append_param(reply, info, &now.params);
+                return bus_append_param(reply, info, &now.params);
         if (strcmp(property, "TokensAvailable") == 0)
                 return sd_bus_message_append(reply, "u", now.available);
         if (strcmp(property, "TokensHeld") == 0)
@@ -135,6 +118,10 @@ static const sd_bus_vtable fixed_members[] = {
                                 bus_method_get_processes, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("GetHistory", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(tuu)", points),
                                 bus_method_get_history, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("SetWeight", SD_BUS_ARGS("u", pid, "u", weight), SD_BUS_NO_RESULT,
+                                bus_method_set_weight, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetBuilds", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(uudu)", builds),
+                                bus_method_get_builds, SD_BUS_VTABLE_UNPRIVILEGED),
 };
 
 #define MAX_PARAMS 32

@@ -210,6 +210,56 @@ static int client_watch(Client *c) {
         return sd_event_source_set_priority(c->exit_source, SD_EVENT_PRIORITY_IMPORTANT);
 }
 
+/* Depth enough for make, sh -c, cc-rs, emerge's sandbox; a loop in a pid
+ * namespace's /proc cannot keep us. */
+#define ANCESTOR_SEARCH_DEPTH 16
+
+/* The nearest ancestor of c that is a client and that want() takes, walking
+ * through processes that are not clients (the shells make runs recipes in). */
+static Client *client_ancestor(Server *s, const Client *c, bool (*want)(const Client *a)) {
+        pid_t pid = c->stat.ppid;
+
+        for (unsigned i = 0; i < ANCESTOR_SEARCH_DEPTH && pid > 1; i++) {
+                Client *ancestor = client_find(s, pid);
+
+                /* Started after c, it is a stranger that got a dead parent's pid. */
+                if (ancestor && ancestor->stat.start_time > c->stat.start_time)
+                        return NULL;
+                if (ancestor && want(ancestor))
+                        return ancestor;
+                /* /proc/PID/stat takes no lock of the process's: safe on the loop. */
+                if (ancestor)
+                        pid = ancestor->stat.ppid;
+                else if (proc_parent_of(pid, &pid) < 0)
+                        return NULL;
+        }
+        return NULL;
+}
+
+static bool any_client(const Client *a) {
+        return true;
+}
+
+static bool holds_a_token(const Client *a) {
+        return ledger_process_held(&a->ledger) > 0;
+}
+
+Client *client_lender(Server *s, Client *c) {
+        return client_ancestor(s, c, holds_a_token);
+}
+
+/* c joins the build of its nearest client ancestor, as a sub-build of it,
+ * or leads a build of its own; its weight is its nice value's. */
+static LedgerProcess *client_parent(Server *s, const Client *c) {
+        Client *parent = client_ancestor(s, c, any_client);
+        return parent ? &parent->ledger : NULL;
+}
+
+static int client_attach(Server *s, Client *c) {
+        return ledger_process_attach_under(s->ledger, &c->ledger, c->pid, c->uid, client_parent(s, c),
+                                           ledger_weight_of_nice(c->stat.nice));
+}
+
 /* pidfd: pid's, open already (it told us pid leads its thread group). */
 static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) {
         _cleanup_free_ Client *c = NULL;
@@ -232,7 +282,7 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
         r = client_watch(c);
         if (r < 0)
                 goto fail;
-        r = ledger_process_attach(s->ledger, &c->ledger, pid, uid);
+        r = client_attach(s, c);
         if (r < 0)
                 goto fail;
         if (!tsearch(c, &s->clients, client_compare)) {
@@ -261,6 +311,7 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
                 .ever_acquired = p->flags & STATE_EVER_ACQUIRED,
                 .returned_implicit = p->flags & STATE_RETURNED_IMPLICIT,
                 .jobs = jobs, .n_jobs = p->n_jobs < STATE_JOBS ? p->n_jobs : STATE_JOBS,
+                .weight = (p->flags >> STATE_WEIGHT_SHIFT) & STATE_WEIGHT_MASK,
         };
         int r;
 
@@ -282,8 +333,13 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
                 r = c->pidfd = pidfd_open_process(p->pid);
         if (r >= 0)
                 r = client_watch(c);
-        if (r >= 0)
+        if (r >= 0) {
+                /* Its parents were restored before it: the tree is found again. */
+                st.parent = client_parent(s, c);
+                if (st.weight == 0 || st.weight > LEDGER_WEIGHT_MAX)
+                        st.weight = ledger_weight_of_nice(c->stat.nice);
                 r = ledger_process_restore(s->ledger, &c->ledger, &st);
+        }
         if (r < 0) {
                 sd_event_source_disable_unref(c->exit_source);
                 closep(&c->pidfd);
@@ -299,6 +355,21 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         c->n_pollhandles = p->n_polls < MAX_POLLHANDLES ? p->n_polls : MAX_POLLHANDLES;
         memcpy(c->poll_khs, p->polls, c->n_pollhandles * sizeof c->poll_khs[0]);
         TAKE_PTR(c);
+        return 0;
+}
+
+int server_set_weight(Server *s, pid_t pid, uint32_t weight) {
+        Client *c = client_find(s, pid);
+        int r;
+
+        if (!c)
+                return -ESRCH;
+        r = ledger_process_set_weight(s->ledger, &c->ledger, weight);
+        if (r < 0)
+                return r;
+        log_info("pid %d leads a build of weight %" PRIu32 " now", (int) pid, weight);
+        persist_client_changed(c);
+        monitor_changed(s);
         return 0;
 }
 
@@ -346,28 +417,4 @@ int client_get(Server *s, pid_t tid, uid_t uid, Client **ret) {
         if (pidfd < 0)
                 return pidfd;
         return client_new(s, tgid, uid, pidfd, ret);
-}
-
-/* Depth enough for make, sh -c, cc-rs; a loop in a pid namespace's /proc
- * cannot keep us. */
-#define LENDER_SEARCH_DEPTH 16
-
-Client *client_lender(Server *s, Client *c) {
-        pid_t pid = c->stat.ppid;
-
-        for (unsigned i = 0; i < LENDER_SEARCH_DEPTH && pid > 1; i++) {
-                Client *ancestor = client_find(s, pid);
-
-                /* Started after c, it is a stranger that got a dead parent's pid. */
-                if (ancestor && ancestor->stat.start_time > c->stat.start_time)
-                        return NULL;
-                if (ancestor && ledger_process_held(&ancestor->ledger) > 0)
-                        return ancestor;
-                /* /proc/PID/stat takes no lock of the process's: safe on the loop. */
-                if (ancestor)
-                        pid = ancestor->stat.ppid;
-                else if (proc_parent_of(pid, &pid) < 0)
-                        return NULL;
-        }
-        return NULL;
 }

@@ -95,14 +95,42 @@ static int ioctl_reexecute(Server *s, pid_t pid) {
         return 0;
 }
 
+/* A struct steve_weight travels in an IoctlValue's 8 bytes. */
+static struct steve_weight weight_of(const IoctlValue *v) {
+        struct steve_weight w;
+
+        memcpy(&w, v, sizeof w);
+        return w;
+}
+
+static int ioctl_commit_weight(Server *s, const IoctlValue *v, pid_t pid) {
+        struct steve_weight w = weight_of(v);
+        int r = server_set_weight(s, w.pid, w.weight);
+
+        if (r < 0)
+                log_info("pid %d: weight %" PRIu32 " for pid %d refused: %s", (int) pid, w.weight, (int) w.pid,
+                         strerror(-r));
+        return -r;
+}
+
+static int ioctl_apply(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid) {
+        switch (cmd) {
+        case STEVE_IOC_REEXECUTE:
+                return ioctl_reexecute(s, pid);
+        case STEVE_IOC_SET_WEIGHT:
+                return ioctl_commit_weight(s, v, pid);
+        default:
+                return ioctl_commit(s, cmd, v, pid);
+        }
+}
+
 static void on_set_authorized(AuthResult result, void *userdata) {
         PendingSet *ps = userdata;
         Server *s = ps->server;
         int error = EPERM;
 
         if (result == AUTH_ALLOWED)
-                error = ps->cmd == STEVE_IOC_REEXECUTE ? ioctl_reexecute(s, ps->pid)
-                                                       : ioctl_commit(s, ps->cmd, &ps->value, ps->pid);
+                error = ioctl_apply(s, ps->cmd, &ps->value, ps->pid);
         TAILQ_REMOVE(&s->pending_sets, ps, link);
         if (error)
                 (void) fuse_reply_err(ps->req, error);
@@ -122,8 +150,38 @@ static bool ioctl_set_valid(const Server *s, unsigned cmd, const IoctlValue *v, 
                 *ret_action = AUTH_MANAGE;
                 return v->u64 == 0;
         }
+        if (cmd == STEVE_IOC_SET_WEIGHT) {
+                *ret_action = AUTH_CONFIGURE;
+                return weight_of(v).weight >= 1 && weight_of(v).weight <= LEDGER_WEIGHT_MAX;
+        }
         *ret_action = info && param_needs_manage(info, v) ? AUTH_MANAGE : AUTH_CONFIGURE;
         return param_set(&p, info, v) && !params_invalid(&p) && !sysload_unsupported(s->proc, &p);
+}
+
+/* pid 0 is the caller's own process. Like nice, anyone may weigh their own
+ * build less than their nice value says; 0 when that is done, 1 when it
+ * needs authorization, or a negative errno. */
+static int ioctl_own_weight(Server *s, fuse_req_t req, IoctlValue *v) {
+        const struct fuse_ctx *ctx = fuse_req_ctx(req);
+        struct steve_weight w = weight_of(v);
+        pid_t caller;
+        Client *c;
+        int r;
+
+        if (w.pid < 0)
+                return -EINVAL;
+        if (w.pid == 0) {
+                r = client_get(s, ctx->pid, ctx->uid, &c);
+                if (r < 0)
+                        return r;
+                w.pid = c->pid;
+                memcpy(v, &w, sizeof w);
+        } else if (!(c = client_find(s, w.pid)))
+                return -ESRCH;
+        if (client_process_of(s, ctx->pid, &caller) < 0 || caller != c->pid ||
+            w.weight > ledger_weight_of_nice(c->stat.nice))
+                return 1;
+        return ioctl_commit_weight(s, v, c->pid) == 0 ? 0 : -EINVAL;
 }
 
 static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {
@@ -135,7 +193,7 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         pid_t tgid;
         int r;
 
-        if (cmd != STEVE_IOC_REEXECUTE && !param_by_ioctl_set(cmd)) {
+        if (cmd != STEVE_IOC_REEXECUTE && cmd != STEVE_IOC_SET_WEIGHT && !param_by_ioctl_set(cmd)) {
                 (void) fuse_reply_err(req, ENOTTY);
                 return;
         }
@@ -144,6 +202,15 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
         if (!ioctl_set_valid(s, cmd, &v, &action)) {
                 (void) fuse_reply_err(req, EINVAL);
                 return;
+        }
+        if (cmd == STEVE_IOC_SET_WEIGHT) {
+                r = ioctl_own_weight(s, req, &v);
+                if (r == 0)
+                        (void) fuse_reply_ioctl(req, 0, NULL, 0);
+                else if (r < 0)
+                        (void) fuse_reply_err(req, -r);
+                if (r <= 0)
+                        return;
         }
         /* A caller from a pid namespace steve cannot see into has no pid here:
          * polkit cannot be asked about it, so only root may. */

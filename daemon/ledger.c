@@ -25,6 +25,34 @@ enum {
         PLACE_USER,             /* parked: its user is at the per-user limit */
 };
 
+/* A member of a group's turn: one of its sub-groups, or its own process. */
+typedef struct LedgerShare {
+        LedgerGroup *group;
+        bool self;                      /* the group's own process, not the whole group */
+        bool active;                    /* in the turn: it has waiters in the pool's queue */
+        TAILQ_ENTRY(LedgerShare) link;
+} LedgerShare;
+
+/* A build or sub-build: the subtree of client processes one process leads.
+ * It outlives its leader while its members live, so that they stay where
+ * they were. */
+struct LedgerGroup {
+        LedgerGroup *parent;            /* NULL: the root, whose members are the builds */
+        LedgerProcess *process;         /* its leader; NULL once it exited */
+        pid_t leader;
+        uint32_t weight;
+        unsigned n_refs;                /* its leader while attached, and its sub-groups */
+        int64_t taken;                  /* held and reserved by its whole subtree */
+        size_t waiting;                 /* its subtree's waiters in the pool's queue */
+        bool demanding;                 /* a build that takes or waits: in the ledger's demand */
+        LedgerShare as_member;          /* in its parent's turn */
+        LedgerShare as_self;            /* its leader's own waiters, in its own turn */
+        TAILQ_HEAD(, LedgerShare) turn; /* the members with waiters, least recently served first */
+        int64_t check_taken;            /* ledger_consistent()'s recount */
+        size_t check_waiting;
+        TAILQ_ENTRY(LedgerGroup) build_link;    /* a build: in the ledger's builds */
+};
+
 /* Everything one uid holds, reserved and waits for. */
 struct LedgerUser {
         uid_t uid;
@@ -45,9 +73,12 @@ struct Ledger {
         size_t n_processes, n_waiters, n_parked;
         LedgerLimits limits;
         bool throttled;                 /* the system is busy: only min_jobs */
+        LedgerGroup root;
+        uint64_t demand;                /* the weights of the builds that take or wait */
+        TAILQ_HEAD(, LedgerGroup) builds;
 
         TAILQ_HEAD(, LedgerWaiter) waiters;
-        TAILQ_HEAD(, LedgerProcess) reservations;       /* deadline order */
+        TAILQ_HEAD(ReservationList, LedgerProcess) reservations;       /* deadline order */
         TAILQ_HEAD(, LedgerProcess) processes;
         void *users;                    /* tsearch() tree of LedgerUser, by uid */
 
@@ -73,6 +104,8 @@ int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallback
         TAILQ_INIT(&l->waiters);
         TAILQ_INIT(&l->reservations);
         TAILQ_INIT(&l->processes);
+        TAILQ_INIT(&l->root.turn);
+        TAILQ_INIT(&l->builds);
         *ret = l;
         return 0;
 }
@@ -80,7 +113,7 @@ int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallback
 Ledger *ledger_free(Ledger *l) {
         if (l) {
                 /* Users go with their last process. */
-                assert(TAILQ_EMPTY(&l->processes) && !l->users);
+                assert(TAILQ_EMPTY(&l->processes) && !l->users && TAILQ_EMPTY(&l->builds));
                 free(l);
         }
         return NULL;
@@ -118,6 +151,149 @@ static void user_put(Ledger *l, LedgerUser *u) {
         free(u);
 }
 
+/* Groups */
+
+uint32_t ledger_weight_of_nice(int nice) {
+        /* The kernel's sched_prio_to_weight[], so that nice means for tokens
+         * what it means for CPU time. */
+        static const uint32_t weights[40] = {
+                88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
+                9548,  7620,  6100,  4904,  3906,  3121,  2501,  1991,  1586,  1277,
+                1024,  820,   655,   526,   423,   335,   272,   215,   172,   137,
+                110,   87,    70,    56,    45,    36,    29,    23,    18,    15,
+        };
+        return weights[nice < -20 ? 0 : nice > 19 ? 39 : nice + 20];
+}
+
+static bool is_build(const LedgerGroup *g) {
+        return g->parent && !g->parent->parent;
+}
+
+static LedgerGroup *build_of(const LedgerGroup *g) {
+        while (!is_build(g))
+                g = g->parent;
+        return (LedgerGroup *) g;
+}
+
+/* A build takes or waits: its weight counts in everyone's share. */
+static void build_refresh(Ledger *l, LedgerGroup *b) {
+        bool demanding = b->taken > 0 || b->waiting > 0;
+
+        if (demanding == b->demanding)
+                return;
+        b->demanding = demanding;
+        if (demanding)
+                l->demand += b->weight;
+        else
+                l->demand -= b->weight;
+}
+
+static void share_activate(LedgerShare *s, bool active) {
+        LedgerGroup *g = s->self ? s->group : s->group->parent;
+
+        if (s->active == active)
+                return;
+        s->active = active;
+        if (active)
+                TAILQ_INSERT_TAIL(&g->turn, s, link);
+        else
+                TAILQ_REMOVE(&g->turn, s, link);
+}
+
+/* Tokens p holds or has reserved, up its groups. */
+static void add_taken(Ledger *l, LedgerProcess *p, int64_t n) {
+        for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
+                g->taken += n;
+                if (is_build(g))
+                        build_refresh(l, g);
+        }
+}
+
+/* A waiter of p's joins (+1) or leaves (-1) the pool's queue. */
+static void add_waiting(Ledger *l, LedgerProcess *p, int n) {
+        share_activate(&p->group->as_self, !TAILQ_EMPTY(&p->turn));
+        for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
+                g->waiting += (size_t) n;
+                share_activate(&g->as_member, g->waiting > 0);
+                if (is_build(g))
+                        build_refresh(l, g);
+        }
+}
+
+static int group_new(Ledger *l, LedgerProcess *p, LedgerGroup *parent, uint32_t weight) {
+        LedgerGroup *g = calloc(1, sizeof *g);
+
+        if (!g)
+                return -ENOMEM;
+        g->parent = parent;
+        g->process = p;
+        g->leader = p->pid;
+        g->weight = weight;
+        g->n_refs = 1;
+        g->as_member = (LedgerShare) { .group = g };
+        g->as_self = (LedgerShare) { .group = g, .self = true };
+        TAILQ_INIT(&g->turn);
+        if (parent->parent)
+                parent->n_refs++;
+        else
+                TAILQ_INSERT_TAIL(&l->builds, g, build_link);
+        p->group = g;
+        return 0;
+}
+
+/* Groups go with the last of their leader and members. */
+static void group_put(Ledger *l, LedgerGroup *g) {
+        while (g->parent && --g->n_refs == 0) {
+                LedgerGroup *parent = g->parent;
+
+                assert(g->taken == 0 && g->waiting == 0 && !g->as_member.active);
+                if (is_build(g)) {
+                        build_refresh(l, g);
+                        TAILQ_REMOVE(&l->builds, g, build_link);
+                }
+                free(g);
+                g = parent;
+        }
+}
+
+/* a goes before b in their group's turn: further below its weighted share.
+ * A build's leader runs one job on the slot it was started with, which no
+ * token counts; so does every build, and counting it keeps a build that
+ * weighs little from taking tokens it is not owed. */
+static bool share_before(const LedgerShare *a, const LedgerShare *b) {
+        const LedgerGroup *ga = a->group, *gb = b->group;
+        int64_t ta = a->self ? ga->process->held + ga->process->reserved : ga->taken;
+        int64_t tb = b->self ? gb->process->held + gb->process->reserved : gb->taken;
+
+        if (!a->self && is_build(ga)) {
+                ta++;
+                tb++;
+        }
+        return ta * (int64_t) gb->weight < tb * (int64_t) ga->weight;
+}
+
+/* The waiter the fair policy serves next: down from the root, each time to
+ * the member furthest below its share, among equals the one served least
+ * recently; within a process, the one that came first. */
+static LedgerWaiter *fair_next(Ledger *l) {
+        LedgerGroup *g = &l->root;
+
+        for (;;) {
+                LedgerShare *best = TAILQ_FIRST(&g->turn), *s;
+
+                if (!best)
+                        return NULL;
+                for (s = TAILQ_NEXT(best, link); s; s = TAILQ_NEXT(s, link))
+                        if (share_before(s, best))
+                                best = s;
+                TAILQ_REMOVE(&g->turn, best, link);
+                TAILQ_INSERT_TAIL(&g->turn, best, link);
+                if (best->self)
+                        return TAILQ_FIRST(&g->process->turn);
+                g = best->group;
+        }
+}
+
 /* Limits */
 
 static bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
@@ -149,17 +325,40 @@ static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
 
 /* Processes */
 
-int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid) {
+int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
+                                uint32_t weight) {
         LedgerUser *u = user_get(l, uid);
 
         if (!u)
                 return -ENOMEM;
+        if (weight > LEDGER_WEIGHT_MAX)
+                return -EINVAL;
         *p = (LedgerProcess) { .pid = pid, .uid = uid, .user = u };
+        u->n_processes++;
+        if (group_new(l, p, parent ? parent->group : &l->root, weight ? weight : LEDGER_WEIGHT_DEFAULT) < 0) {
+                user_put(l, u);
+                return -ENOMEM;
+        }
         TAILQ_INIT(&p->parked);
         TAILQ_INIT(&p->waiters);
+        TAILQ_INIT(&p->turn);
         TAILQ_INSERT_TAIL(&l->processes, p, process_link);
-        u->n_processes++;
         l->n_processes++;
+        return 0;
+}
+
+int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid) {
+        return ledger_process_attach_under(l, p, pid, uid, NULL, 0);
+}
+
+int ledger_process_set_weight(Ledger *l, LedgerProcess *p, uint32_t weight) {
+        LedgerGroup *g = p->group;
+
+        if (weight == 0 || weight > LEDGER_WEIGHT_MAX)
+                return -EINVAL;
+        if (is_build(g) && g->demanding)
+                l->demand += (uint64_t) weight - g->weight;
+        g->weight = weight;
         return 0;
 }
 
@@ -194,6 +393,7 @@ static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         p->user->held++;
         p->ever_acquired = true;
         l->held++;
+        add_taken(l, p, 1);
         changed(l, p);
 }
 
@@ -205,6 +405,7 @@ static void take_tokens(Ledger *l, LedgerProcess *p, uint64_t n) {
         p->held -= (int64_t) n;
         p->user->held -= (int64_t) n;
         l->held -= (int64_t) n;
+        add_taken(l, p, -(int64_t) n);
         changed(l, p);
 }
 
@@ -214,15 +415,26 @@ static void drop_reservation(Ledger *l, LedgerProcess *p) {
         p->reserved = false;
         p->user->reserved--;
         l->reserved--;
+        add_taken(l, p, -1);
 }
 
-static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now) {
+/* Kept in deadline order: a claim's timeout may be shorter than a poller's. */
+static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now, uint64_t timeout) {
+        LedgerProcess *q;
+
         l->available--;
         l->reserved++;
         p->reserved = true;
         p->user->reserved++;
-        p->reservation_deadline = now + l->reservation_timeout;
-        TAILQ_INSERT_TAIL(&l->reservations, p, reservation_link);
+        p->reservation_deadline = now + timeout;
+        add_taken(l, p, 1);
+        TAILQ_FOREACH_REVERSE(q, &l->reservations, ReservationList, reservation_link)
+                if (q->reservation_deadline <= p->reservation_deadline)
+                        break;
+        if (q)
+                TAILQ_INSERT_AFTER(&l->reservations, q, p, reservation_link);
+        else
+                TAILQ_INSERT_HEAD(&l->reservations, p, reservation_link);
 }
 
 /* Waiters */
@@ -233,8 +445,10 @@ static void dequeue(Ledger *l, LedgerWaiter *w) {
         switch (w->place) {
         case PLACE_QUEUE:
                 TAILQ_REMOVE(&l->waiters, w, queue_link);
+                TAILQ_REMOVE(&p->turn, w, turn_link);
                 p->user->queued--;
                 l->n_waiters--;
+                add_waiting(l, p, -1);
                 break;
         case PLACE_PROCESS:
                 TAILQ_REMOVE(&p->parked, w, queue_link);
@@ -275,8 +489,10 @@ static void place(Ledger *l, LedgerWaiter *w, bool at_head) {
         } else {
                 w->place = PLACE_QUEUE;
                 TAILQ_INSERT_TAIL(&l->waiters, w, queue_link);
+                TAILQ_INSERT_TAIL(&p->turn, w, turn_link);
                 p->user->queued++;
                 l->n_waiters++;
+                add_waiting(l, p, 1);
         }
         TAILQ_INSERT_TAIL(&p->waiters, w, process_link);
         w->queued = true;
@@ -286,6 +502,9 @@ static void place(Ledger *l, LedgerWaiter *w, bool at_head) {
 }
 
 static void enqueue(Ledger *l, LedgerWaiter *w, LedgerWaitKind kind, LedgerProcess *p, uint64_t now) {
+        /* A process that waits after all needs no claim beside it. */
+        if (kind != LEDGER_WAIT_CLAIM && p->claim.queued)
+                dequeue(l, &p->claim);
         w->kind = kind;
         w->process = p;
         w->since = now;
@@ -321,11 +540,15 @@ static void unpark(Ledger *l, LedgerProcess *p) {
         unpark_user(l, p->user);
 }
 
-/* Hands free tokens to waiters in the order they came. */
+static LedgerWaiter *next_waiter(Ledger *l) {
+        return l->limits.policy == LEDGER_POLICY_FIFO ? TAILQ_FIRST(&l->waiters) : fair_next(l);
+}
+
+/* Hands free tokens to waiters, in the order the policy says. */
 static void serve_waiters(Ledger *l, uint64_t now) {
         LedgerWaiter *w;
 
-        while (l->available > 0 && pool_open(l) && (w = TAILQ_FIRST(&l->waiters))) {
+        while (l->available > 0 && pool_open(l) && (w = next_waiter(l))) {
                 LedgerProcess *p = w->process;
 
                 dequeue(l, w);
@@ -335,16 +558,34 @@ static void serve_waiters(Ledger *l, uint64_t now) {
                         l->available--;
                         give_token(l, p, now);
                         l->callbacks->granted(w, l->userdata);
-                } else {
+                } else if (w->kind == LEDGER_WAIT_POLL) {
                         /* A process polling on two files needs only one reservation. */
                         if (!p->reserved)
-                                reserve_token(l, p, now);
+                                reserve_token(l, p, now, l->reservation_timeout);
                         l->callbacks->reserved(w, l->userdata);
-                }
+                } else if (!p->reserved)
+                        /* Its next read finds it, if that comes soon. */
+                        reserve_token(l, p, now, l->limits.claim_timeout);
                 /* One of its waiters fewer in the queue: the user's next parked
                  * one may take its place. */
                 unpark_user(l, p->user);
         }
+        check_invariant(l);
+}
+
+/* A build below its share is not passed over for never waiting (ninja 1.13,
+ * gcc's lto1 and emerge read without blocking and come back later): its
+ * refused process claims the next token it is owed. */
+static void claim(Ledger *l, LedgerProcess *p, uint64_t now) {
+        LedgerGroup *b = build_of(p->group);
+        uint64_t demand = l->demand + (b->demanding ? 0 : b->weight);
+
+        if (l->limits.policy != LEDGER_POLICY_FAIR || l->limits.claim_timeout == 0 || p->reserved ||
+            p->claim.queued || process_at_limit(l, p) || user_at_limit(l, p->user))
+                return;
+        if ((uint64_t) b->taken * demand >= (uint64_t) l->jobs * b->weight)
+                return;
+        enqueue(l, &p->claim, LEDGER_WAIT_CLAIM, p, now);
         check_invariant(l);
 }
 
@@ -365,8 +606,10 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
                 enqueue(l, w, LEDGER_WAIT_READ, p, now);
                 check_invariant(l);
                 return LEDGER_QUEUED;
-        } else
+        } else {
+                claim(l, p, now);
                 return LEDGER_WOULD_BLOCK;
+        }
 
         check_invariant(l);
         return LEDGER_GRANTED;
@@ -376,7 +619,7 @@ int ledger_poll(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
         if (p->reserved)
                 return LEDGER_GRANTED;
         if (can_take_now(l, p)) {
-                reserve_token(l, p, now);
+                reserve_token(l, p, now, l->reservation_timeout);
                 check_invariant(l);
                 return LEDGER_GRANTED;
         }
@@ -454,7 +697,7 @@ int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState
 
         if (st->held < 0)
                 return -EINVAL;
-        r = ledger_process_attach(l, p, st->pid, st->uid);
+        r = ledger_process_attach_under(l, p, st->pid, st->uid, st->parent, st->weight);
         if (r < 0)
                 return r;
         r = reserve_job_slots(p, (size_t) st->held);
@@ -479,6 +722,7 @@ int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState
         u->held += st->held;
         l->held += st->held;
         l->available -= st->held;
+        add_taken(l, p, st->held);
         p->absorb = st->absorb;
         p->ever_acquired = st->ever_acquired;
         p->returned_implicit = st->returned_implicit;
@@ -496,6 +740,7 @@ void ledger_process_state(const LedgerProcess *p, LedgerProcessState *ret) {
                 .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb,
                 .ever_acquired = p->ever_acquired, .returned_implicit = p->returned_implicit,
                 .jobs = p->jobs, .n_jobs = p->n_jobs,
+                .weight = p->group->weight,
         };
 }
 
@@ -526,6 +771,9 @@ void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
         unpark_user(l, u);
         p->user = NULL;
         user_put(l, u);
+        p->group->process = NULL;
+        group_put(l, p->group);
+        p->group = NULL;
         serve_waiters(l, now);
 }
 
@@ -575,8 +823,11 @@ void ledger_set_limits(Ledger *l, const LedgerLimits *limits, uint64_t now) {
 
         l->limits = *limits;
         /* Parked waiters are re-judged against the new limits in queue order. */
-        TAILQ_FOREACH(p, &l->processes, process_link)
+        TAILQ_FOREACH(p, &l->processes, process_link) {
+                if (p->claim.queued && (limits->policy != LEDGER_POLICY_FAIR || limits->claim_timeout == 0))
+                        ledger_cancel(l, &p->claim);
                 unpark(l, p);
+        }
         serve_waiters(l, now);
 }
 
@@ -685,6 +936,45 @@ const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n) {
         return p->jobs;
 }
 
+const LedgerGroup *ledger_process_group(const LedgerProcess *p) {
+        return p->group;
+}
+
+const LedgerGroup *ledger_process_build(const LedgerProcess *p) {
+        return build_of(p->group);
+}
+
+pid_t ledger_group_leader(const LedgerGroup *g) {
+        return g->leader;
+}
+
+uint32_t ledger_group_weight(const LedgerGroup *g) {
+        return g->weight;
+}
+
+int64_t ledger_group_taken(const LedgerGroup *g) {
+        return g->taken;
+}
+
+size_t ledger_group_waiting(const LedgerGroup *g) {
+        return g->waiting;
+}
+
+double ledger_build_share(const Ledger *l, const LedgerGroup *build) {
+        uint64_t demand = l->demand + (build->demanding ? 0 : build->weight);
+        return (double) l->jobs * build->weight / (double) demand;
+}
+
+int ledger_foreach_build(const Ledger *l, int (*fn)(const LedgerGroup *g, void *userdata), void *userdata) {
+        const LedgerGroup *g;
+        int r;
+
+        TAILQ_FOREACH(g, &l->builds, build_link)
+                if ((r = fn(g, userdata)) < 0)
+                        return r;
+        return 0;
+}
+
 const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w) {
         return w->process;
 }
@@ -746,6 +1036,44 @@ static void check_user(const void *node, VISIT which, void *closure) {
                 tally->ok = false;
 }
 
+/* Whether each group's counts and turn are what its members add up to. The
+ * groups' check fields are scratch space for the recount. */
+static bool groups_consistent(const Ledger *l) {
+        const LedgerProcess *p;
+        const LedgerGroup *b;
+        uint64_t demand = 0;
+
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                for (LedgerGroup *g = p->group; g->parent; g = g->parent)
+                        g->check_taken = g->check_waiting = 0;
+        TAILQ_FOREACH(p, &l->processes, process_link) {
+                const LedgerWaiter *w;
+                size_t n = 0;
+
+                TAILQ_FOREACH(w, &p->turn, turn_link) {
+                        if (w->place != PLACE_QUEUE || w->process != p)
+                                return false;
+                        n++;
+                }
+                if (p->group->process != p || p->group->as_self.active != (n > 0))
+                        return false;
+                for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
+                        g->check_taken += p->held + p->reserved;
+                        g->check_waiting += n;
+                }
+        }
+        TAILQ_FOREACH(p, &l->processes, process_link)
+                for (const LedgerGroup *g = p->group; g->parent; g = g->parent)
+                        if (g->check_taken != g->taken || g->check_waiting != g->waiting ||
+                            g->as_member.active != (g->waiting > 0) || g->weight == 0 ||
+                            (is_build(g) && g->demanding != (g->taken > 0 || g->waiting > 0)))
+                                return false;
+        TAILQ_FOREACH(b, &l->builds, build_link)
+                if (b->demanding)
+                        demand += b->weight;
+        return demand == l->demand;
+}
+
 bool ledger_consistent(const Ledger *l) {
         const LedgerProcess *p;
         const LedgerWaiter *w;
@@ -785,7 +1113,7 @@ bool ledger_consistent(const Ledger *l) {
         if (n_waiters > 0 && l->available > 0 && pool_open(l))
                 return false;
 
-        return held == l->held && reserved == l->reserved && n_processes == l->n_processes &&
+        return groups_consistent(l) && held == l->held && reserved == l->reserved && n_processes == l->n_processes &&
                n_waiters == l->n_waiters && n_parked + t.n_user_parked == l->n_parked &&
                l->available + l->held + (int64_t) l->reserved == (int64_t) l->jobs;
 }

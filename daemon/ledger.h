@@ -26,6 +26,7 @@
 #endif
 
 typedef struct Ledger Ledger;
+typedef struct LedgerGroup LedgerGroup;
 typedef struct LedgerProcess LedgerProcess;
 typedef struct LedgerUser LedgerUser;
 typedef struct LedgerWaiter LedgerWaiter;
@@ -42,7 +43,21 @@ typedef enum LedgerResult {
 typedef enum LedgerWaitKind {
         LEDGER_WAIT_READ,       /* a blocked read: gets the token itself */
         LEDGER_WAIT_POLL,       /* a poller: gets a reservation, then reads */
+        LEDGER_WAIT_CLAIM,      /* a refused non-blocking reader below its share: gets a reservation */
 } LedgerWaitKind;
+
+/* Who gets a free token when several wait. */
+typedef enum LedgerPolicy {
+        LEDGER_POLICY_FAIR,     /* the build furthest below its weighted share, then its sub-build... */
+        LEDGER_POLICY_FIFO,     /* the waiter that came first */
+} LedgerPolicy;
+
+/* A build's weight when nothing else is said: the kernel's for nice 0. */
+#define LEDGER_WEIGHT_DEFAULT 1024
+#define LEDGER_WEIGHT_MAX 1000000
+/* The kernel's CPU weight for a nice value (-20..19; clamped): 1024 at 0,
+ * each step a factor of about 1.25. */
+uint32_t ledger_weight_of_nice(int nice);
 
 typedef struct LedgerJob {
         uint64_t id;
@@ -59,6 +74,7 @@ struct LedgerWaiter {
         bool parked;                    /* parked at its process's or its user's limit */
         uint8_t place;
         TAILQ_ENTRY(LedgerWaiter) queue_link;      /* in the queue or the parked list it waits in */
+        TAILQ_ENTRY(LedgerWaiter) turn_link;       /* in its process's part of the pool's queue */
         TAILQ_ENTRY(LedgerWaiter) process_link;    /* in its process's waiters, while queued */
 };
 
@@ -66,6 +82,7 @@ struct LedgerProcess {
         pid_t pid;
         uid_t uid;
         LedgerUser *user;
+        LedgerGroup *group;             /* the (sub-)build it leads */
         int64_t held;
         bool ever_acquired;
         bool returned_implicit;
@@ -86,6 +103,10 @@ struct LedgerProcess {
         TAILQ_HEAD(, LedgerWaiter) parked;
         /* All its queued waiters, wherever they wait, so that its exit need not search. */
         TAILQ_HEAD(, LedgerWaiter) waiters;
+        /* Those of them in the pool's queue, in order: what the fair policy serves from. */
+        TAILQ_HEAD(, LedgerWaiter) turn;
+        /* Its claim on the next free token after a refused non-blocking read. */
+        LedgerWaiter claim;
 };
 
 typedef struct LedgerLimits {
@@ -93,6 +114,8 @@ typedef struct LedgerLimits {
         uint32_t per_process_limit;     /* 0: none */
         uint32_t per_user_limit;        /* tokens held and reserved by one uid; 0: none */
         bool paused;                    /* no new tokens at all */
+        LedgerPolicy policy;
+        uint64_t claim_timeout;         /* how long a claimed token stays reserved; 0: no claims */
 } LedgerLimits;
 
 typedef struct LedgerCallbacks {
@@ -114,6 +137,8 @@ typedef struct LedgerProcessState {
         bool ever_acquired, returned_implicit;
         const LedgerJob *jobs;          /* the oldest min(held, n_jobs) */
         size_t n_jobs;
+        uint32_t weight;                /* of the (sub-)build it leads; 0: the default */
+        LedgerProcess *parent;          /* restore: the process whose sub-build it is; NULL: none */
 } LedgerProcessState;
 
 typedef struct LedgerStats {
@@ -130,8 +155,14 @@ int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallback
 /* Every process must have exited first. */
 Ledger *ledger_free(Ledger *l);
 
-/* -ENOMEM when p's user is new and cannot be recorded. */
+/* p leads a build of its own with the default weight. -ENOMEM when p's user
+ * is new and cannot be recorded. */
 int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid);
+/* p leads a sub-build of parent's (the nearest client among its ancestors)
+ * or, with parent NULL, a build of its own; weight 0 is the default. The
+ * sub-build stays where it is when parent exits. */
+int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
+                                uint32_t weight);
 /* The process is gone: its reservation and holdings return, its waiters leave. */
 void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now);
 /* A process as a previous steve left it: attached, holding what it held
@@ -179,6 +210,10 @@ void ledger_set_reservation_timeout(Ledger *l, uint64_t timeout);
  * only then is it worth re-reading the system's load. */
 bool ledger_held_back_by_throttle(const Ledger *l);
 
+/* The weight of the (sub-)build p leads, from its next grant on; -EINVAL
+ * outside 1..LEDGER_WEIGHT_MAX. */
+int ledger_process_set_weight(Ledger *l, LedgerProcess *p, uint32_t weight);
+
 /* Reading it */
 void ledger_stats(const Ledger *l, LedgerStats *ret);
 /* Processes in the order they came. */
@@ -196,6 +231,22 @@ int64_t ledger_process_held(const LedgerProcess *p);
 bool ledger_process_reserved(const LedgerProcess *p);
 /* One record per held token, oldest first. */
 const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n);
+
+/* The (sub-)build p leads, and the build (a group the pool's root shares
+ * between) it is part of. */
+const LedgerGroup *ledger_process_group(const LedgerProcess *p);
+const LedgerGroup *ledger_process_build(const LedgerProcess *p);
+pid_t ledger_group_leader(const LedgerGroup *g);
+uint32_t ledger_group_weight(const LedgerGroup *g);
+/* Tokens held and reserved by it and everything under it. */
+int64_t ledger_group_taken(const LedgerGroup *g);
+/* Its and its members' waiters in the pool's queue (not those parked). */
+size_t ledger_group_waiting(const LedgerGroup *g);
+/* A build's weighted share of the pool among the builds that hold, reserve
+ * or wait for tokens (itself counted), in tokens. */
+double ledger_build_share(const Ledger *l, const LedgerGroup *build);
+/* Calls fn for each build, in the order they came; a negative return stops the walk. */
+int ledger_foreach_build(const Ledger *l, int (*fn)(const LedgerGroup *g, void *userdata), void *userdata);
 
 const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w);
 LedgerWaitKind ledger_waiter_kind(const LedgerWaiter *w);

@@ -76,37 +76,24 @@ void server_held_back(const Server *s, char *buf, size_t size) {
 
 /* Builds */
 
-#define BUILD_SEARCH_DEPTH 64
+typedef struct BuildWalk {
+        Server *server;
+        ServerBuildFn fn;
+        void *userdata;
+} BuildWalk;
 
-/* The build c belongs to: its top-most ancestor that is a client too (the
- * top-level make or cargo), walking through processes that are not (the
- * shells make runs recipes in); itself when none is. memo holds, during one
- * listing, the top-most client at or above each pid walked, 0 for none. */
-static pid_t build_of(Server *s, const Client *c, PidMap *memo) {
-        pid_t chain[BUILD_SEARCH_DEPTH], pid = c->stat.ppid, top = 0;
-        size_t n = 0;
+static int visit_build(const LedgerGroup *g, void *userdata) {
+        BuildWalk *walk = userdata;
+        ServerBuild b = {
+                .leader = ledger_group_leader(g), .weight = ledger_group_weight(g),
+                .share = ledger_build_share(walk->server->ledger, g), .taken = ledger_group_taken(g),
+        };
+        return walk->fn(&b, walk->userdata);
+}
 
-        while (n < BUILD_SEARCH_DEPTH && pid > 1) {
-                Client *a;
-
-                if (pid_map_get(memo, pid, &top))
-                        break;
-                chain[n++] = pid;
-                a = client_find(s, pid);
-                if (a)
-                        pid = a->stat.ppid;
-                /* /proc/PID/stat takes no lock of the process's: safe on the loop. */
-                else if (proc_parent_of(pid, &pid) < 0)
-                        break;
-        }
-        /* From the top down: the highest client found so far is the top. */
-        while (n-- > 0) {
-                if (top == 0 && client_find(s, chain[n]))
-                        top = chain[n];
-                if (pid_map_put(memo, chain[n], top) < 0)
-                        break;
-        }
-        return top ? top : c->pid;
+int server_foreach_build(Server *s, ServerBuildFn fn, void *userdata) {
+        BuildWalk walk = { s, fn, userdata };
+        return ledger_foreach_build(s->ledger, visit_build, &walk);
 }
 
 /* Listing every process */
@@ -115,7 +102,6 @@ typedef struct ProcessWalk {
         Server *server;
         ServerProcessFn fn;
         void *userdata;
-        PidMap memo;
 } ProcessWalk;
 
 static int note_waiter(const LedgerWaiter *w, void *userdata) {
@@ -140,7 +126,7 @@ static int visit_process(const LedgerProcess *p, void *userdata) {
                 (void) proc_unit(c->pid, &c->unit);
         }
         sp = server_describe(p);
-        sp.build = build_of(walk->server, c, &walk->memo);
+        sp.build = ledger_group_leader(ledger_process_build(p));
         sp.unit = c->unit;
         sp.waiting = c->listed_in == walk->server->listing;
         sp.waiting_since = sp.waiting ? c->waiting_since : 0;
@@ -156,6 +142,5 @@ int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata) {
         r = ledger_foreach_waiter(s->ledger, note_waiter, s);
         if (r >= 0)
                 r = ledger_foreach_process(s->ledger, visit_process, &walk);
-        pid_map_clear(&walk.memo);
         return r;
 }

@@ -15,6 +15,9 @@
 #define IOCTLS(number) .ioctl_get = STEVE_IOC_GET_##number, .ioctl_set = STEVE_IOC_SET_##number
 #define FIELD(f) .offset = offsetof(Params, f)
 
+/* LedgerPolicy's order. */
+static const char *const policies[] = { "fair", "fifo", NULL };
+
 static const ParamInfo param_infos[] = {
         { .name = "jobs", .short_option = 'j', .bus_name = "Jobs", IOCTLS(JOBS), FIELD(jobs),
           .kind = PARAM_COUNT, .min = 1, .max = JOBS_MAX, .group = PARAM_GROUP_POOL,
@@ -23,6 +26,13 @@ static const ParamInfo param_infos[] = {
           .kind = PARAM_SECONDS, .min = 0, .above_min = true, .max = SECONDS_MAX, .default_value = 0.5,
           .group = PARAM_GROUP_POOL, .what = "timeout", .metavar = "SEC",
           .help = "how long a token stays reserved for a process\ntold POLLIN before it goes on (default: 0.5)" },
+        { .name = "policy", .bus_name = "Policy", IOCTLS(POLICY), FIELD(policy), .kind = PARAM_CHOICE,
+          .choices = policies, .max = 1, .group = PARAM_GROUP_POOL, .what = "policy", .metavar = "POLICY",
+          .help = "who gets a token when several wait: fair (weighted\nshares between builds, the default) or fifo" },
+        { .name = "claim-timeout", FIELD(claim_timeout),
+          .kind = PARAM_SECONDS, .min = 0, .above_min = true, .max = SECONDS_MAX, .default_value = 0.5,
+          .group = PARAM_GROUP_POOL, .what = "timeout", .metavar = "SEC",
+          .help = "how long a token stays reserved for a refused\nnon-blocking reader below its share (default: 0.5)" },
         { .name = "load-average", .short_option = 'l', .bus_name = "LoadAverage", IOCTLS(LOAD_AVERAGE),
           FIELD(load_average), .kind = PARAM_NUMBER, .max = 1e6, .zero_is_off = true,
           .group = PARAM_GROUP_LIMIT, .what = "load average", .metavar = "L",
@@ -96,7 +106,7 @@ const ParamInfo *param_by_ioctl_set(unsigned cmd) {
 const char *param_signature(const ParamInfo *info) {
         static const char *const signatures[] = {
                 [PARAM_COUNT] = "u", [PARAM_BYTES] = "t", [PARAM_NUMBER] = "d", [PARAM_SECONDS] = "d",
-                [PARAM_BOOL] = "b",
+                [PARAM_BOOL] = "b", [PARAM_CHOICE] = "s",
         };
         return signatures[info->kind];
 }
@@ -104,7 +114,7 @@ const char *param_signature(const ParamInfo *info) {
 /* How many bytes each kind takes in Params. */
 static const size_t field_sizes[] = {
         [PARAM_COUNT] = sizeof(uint32_t), [PARAM_BYTES] = sizeof(uint64_t), [PARAM_NUMBER] = sizeof(double),
-        [PARAM_SECONDS] = sizeof(uint64_t), [PARAM_BOOL] = sizeof(bool),
+        [PARAM_SECONDS] = sizeof(uint64_t), [PARAM_BOOL] = sizeof(bool), [PARAM_CHOICE] = sizeof(uint32_t),
 };
 
 /* The field as stored; memcpy, because Params is reached by offset. */
@@ -122,7 +132,8 @@ void param_get(const Params *p, const ParamInfo *info, IoctlValue *ret) {
 
         *ret = (IoctlValue) { .u64 = 0 };
         switch (info->kind) {
-        case PARAM_COUNT:   load_field(p, info, &ret->u32); break;
+        case PARAM_COUNT:
+        case PARAM_CHOICE:  load_field(p, info, &ret->u32); break;
         case PARAM_BYTES:   load_field(p, info, &ret->u64); break;
         case PARAM_NUMBER:  load_field(p, info, &ret->d); break;
         case PARAM_BOOL:    load_field(p, info, &b); ret->u32 = b; break;
@@ -135,6 +146,7 @@ static double as_number(const ParamInfo *info, const IoctlValue *v) {
         switch (info->kind) {
         case PARAM_COUNT:
         case PARAM_BOOL:
+        case PARAM_CHOICE:
                 return v->u32;
         case PARAM_BYTES:
                 return (double) v->u64;
@@ -161,7 +173,8 @@ bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v) {
         if (!in_range(info, v))
                 return false;
         switch (info->kind) {
-        case PARAM_COUNT:  store_field(p, info, &v->u32); break;
+        case PARAM_COUNT:
+        case PARAM_CHOICE: store_field(p, info, &v->u32); break;
         case PARAM_BYTES:  store_field(p, info, &v->u64); break;
         case PARAM_NUMBER: store_field(p, info, &v->d); break;
         case PARAM_BOOL:   b = v->u32; store_field(p, info, &b); break;
@@ -195,14 +208,28 @@ int param_parse(const ParamInfo *info, const char *text, IoctlValue *ret) {
                 if (r >= 0)
                         ret->u32 = (uint32_t) r;
                 break;
+        case PARAM_CHOICE:
+                r = param_choice(info, text, &ret->u32);
+                break;
         }
         if (r < 0)
                 return r;
         return in_range(info, ret) ? 0 : -ERANGE;
 }
 
+int param_choice(const ParamInfo *info, const char *name, uint32_t *ret) {
+        for (uint32_t i = 0; info->choices && name && info->choices[i]; i++)
+                if (strcmp(info->choices[i], name) == 0) {
+                        *ret = i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
 void param_format(const ParamInfo *info, const IoctlValue *v, char *buf, size_t size) {
-        if (info->zero_is_off && as_number(info, v) == 0)
+        if (info->kind == PARAM_CHOICE)
+                snprintf(buf, size, "%s", v->u32 <= info->max ? info->choices[v->u32] : "?");
+        else if (info->zero_is_off && as_number(info, v) == 0)
                 snprintf(buf, size, "-1");
         else if (info->kind == PARAM_BYTES)
                 snprintf(buf, size, "%" PRIu64, v->u64);
@@ -230,6 +257,9 @@ void param_describe(const ParamInfo *info, char *buf, size_t size) {
                 break;
         case PARAM_BOOL:
                 snprintf(buf, size, "yes or no");
+                break;
+        case PARAM_CHOICE:
+                snprintf(buf, size, "%s or %s", info->choices[0], info->choices[1]);
                 break;
         }
 }
@@ -267,6 +297,7 @@ Params params_defaults(void) {
 
                 switch (info->kind) {
                 case PARAM_COUNT:
+                case PARAM_CHOICE:
                 case PARAM_BOOL:  v.u32 = (uint32_t) info->default_value; break;
                 case PARAM_BYTES: v.u64 = (uint64_t) info->default_value; break;
                 default:          v.d = info->default_value; break;

@@ -30,6 +30,8 @@ typedef struct Params {
         uint32_t per_user_limit;        /* 0: none */
         bool paused;
         uint64_t reservation_timeout;   /* usec */
+        uint32_t policy;                /* LedgerPolicy: fair, fifo */
+        uint64_t claim_timeout;         /* usec */
 } Params;
 
 /* A parameter's value as it crosses a door (ioctl payload, D-Bus variant).
@@ -47,6 +49,7 @@ typedef enum ParamKind {
         PARAM_NUMBER,           /* double; ioctl d, D-Bus 'd' */
         PARAM_SECONDS,          /* uint64_t usec; ioctl d and D-Bus 'd' in seconds */
         PARAM_BOOL,             /* bool; ioctl u32 0 or 1, D-Bus 'b'; text: yes or no */
+        PARAM_CHOICE,           /* uint32_t index into choices; ioctl u32, D-Bus 's' and text: its name */
 } ParamKind;
 
 /* Where --help lists it. */
@@ -65,6 +68,7 @@ typedef struct ParamInfo {
         const char *metavar;            /* in --help and the man pages: --jobs=N */
         const char *help;               /* --help's description; '\n' continues it */
         const char *on_option, *off_option;     /* a bool's stevie shorthands: --pause, --resume */
+        const char *const *choices;     /* a choice's names, NULL-terminated, index order */
         unsigned ioctl_get, ioctl_set;  /* 0: none */
         ParamKind kind;
         ParamGroup group;
@@ -94,7 +98,9 @@ bool param_set(Params *p, const ParamInfo *info, const IoctlValue *v);
  * for a limit, -1 means off as 0 does. -EINVAL for bad text, -ERANGE for a
  * value outside the range. */
 int param_parse(const ParamInfo *info, const char *text, IoctlValue *ret);
-/* The door's value as stevie prints it: an off limit as -1. */
+/* A choice's index by name; -EINVAL for none. */
+int param_choice(const ParamInfo *info, const char *name, uint32_t *ret);
+/* The door's value as stevie prints it: an off limit as -1, a choice by name. */
 void param_format(const ParamInfo *info, const IoctlValue *v, char *buf, size_t size);
 /* "a whole number from 1 to 65536": what param_parse() takes, for messages. */
 void param_describe(const ParamInfo *info, char *buf, size_t size);

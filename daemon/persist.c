@@ -44,7 +44,8 @@ static void image_of(const Client *c, StateProcess *ret) {
                 .in_use = 1, .pid = c->pid, .uid = c->uid, .start_time = c->stat.start_time,
                 .held = st.held, .absorb = st.absorb,
                 .flags = (st.ever_acquired ? STATE_EVER_ACQUIRED : 0) |
-                         (st.returned_implicit ? STATE_RETURNED_IMPLICIT : 0),
+                         (st.returned_implicit ? STATE_RETURNED_IMPLICIT : 0) |
+                         (st.weight & STATE_WEIGHT_MASK) << STATE_WEIGHT_SHIFT,
                 .n_jobs = st.n_jobs < STATE_JOBS ? (uint32_t) st.n_jobs : STATE_JOBS,
                 .n_polls = (uint32_t) c->n_pollhandles,
         };
@@ -323,13 +324,54 @@ static void restore_params(Server *s, const StateGlobals *g) {
                 log_warning("The previous steve's parameters cannot be kept (%s)", error);
 }
 
+/* A copy: dropping a record may grow the file, and move what it maps. */
+typedef struct Adoptee {
+        StateProcess process;
+        uint32_t index;
+} Adoptee;
+
+typedef struct Adoptees {
+        Adoptee *list;
+        size_t n, allocated;
+} Adoptees;
+
+static int collect_process(const StateProcess *p, uint32_t index, void *userdata) {
+        Adoptees *a = userdata;
+
+        if (a->n == a->allocated) {
+                size_t n = a->allocated ? a->allocated * 2 : 64;
+                Adoptee *list = reallocarray(a->list, n, sizeof *list);
+
+                if (!list)
+                        return -ENOMEM;
+                a->list = list;
+                a->allocated = n;
+        }
+        a->list[a->n++] = (Adoptee) { *p, index };
+        return 0;
+}
+
+static int by_start_time(const void *x, const void *y) {
+        uint64_t a = ((const Adoptee *) x)->process.start_time, b = ((const Adoptee *) y)->process.start_time;
+        return (a > b) - (a < b);
+}
+
 int server_adopt(Server *s, State *st) {
         const StateGlobals *g = state_globals(st);
+        Adoptees a = {};
+        int r;
 
         s->globals = *g;
         restore_params(s, g);
         ledger_set_next_job_id(s->ledger, state_next_job_id(st));
-        return state_foreach_process(st, restore_process, s);
+        /* Parents before their children, so that each joins its build again. */
+        r = state_foreach_process(st, collect_process, &a);
+        if (r >= 0 && a.n > 0)
+                qsort(a.list, a.n, sizeof *a.list, by_start_time);
+        for (size_t i = 0; r >= 0 && i < a.n; i++)
+                r = restore_process(&a.list[i].process, a.list[i].index, s);
+        free(a.list);
+        return r;
 }
 
 /* The previous steve's pollers wait for a wakeup through handles it held. */

@@ -107,6 +107,7 @@ int proc_stat(pid_t pid, ProcStat *ret) {
         char buf[1024];
         const char *open, *close;
         unsigned long long ppid, start;
+        int nice;
         size_t len;
         int r;
 
@@ -117,8 +118,8 @@ int proc_stat(pid_t pid, ProcStat *ret) {
         open = strchr(buf, '(');
         close = strrchr(buf, ')');
         if (!open || !close || close < open ||
-            sscanf(close + 1, " %*c %llu %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu",
-                   &ppid, &start) != 2)
+            sscanf(close + 1, " %*c %llu %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %d %*d %*d %llu",
+                   &ppid, &nice, &start) != 3)
                 return -EIO;
         len = (size_t) (close - open - 1);
         if (len >= sizeof ret->comm)
@@ -126,6 +127,7 @@ int proc_stat(pid_t pid, ProcStat *ret) {
         memcpy(ret->comm, open + 1, len);
         ret->comm[len] = '\0';
         ret->ppid = (pid_t) ppid;
+        ret->nice = nice;
         ret->start_time = start;
         return 0;
 }

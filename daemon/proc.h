@@ -21,9 +21,10 @@ int proc_unit(pid_t pid, char **ret);
 typedef struct ProcStat {
         char comm[16];                  /* TASK_COMM_LEN: what the kernel keeps */
         pid_t ppid;
+        int nice;                       /* of its main thread (field 19) */
         uint64_t start_time;            /* clock ticks since boot */
 } ProcStat;
 
-/* Name, parent and start time from one read of /proc/PID/stat, which takes
+/* Name, parent, nice value and start time from one read of /proc/PID/stat, which takes
  * no lock of the process's: safe to read on the event loop. */
 int proc_stat(pid_t pid, ProcStat *ret);

@@ -36,6 +36,8 @@ static LedgerLimits ledger_limits(const Params *p) {
                 .per_process_limit = p->per_process_limit,
                 .per_user_limit = p->per_user_limit,
                 .paused = p->paused,
+                .policy = (LedgerPolicy) p->policy,
+                .claim_timeout = p->claim_timeout,
         };
 }
 

@@ -56,6 +56,16 @@ int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata);
  * whether it waits (monitor.c). */
 typedef int (*ServerProcessFn)(const ServerProcess *p, void *userdata);
 int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata);
+/* A build: the processes under one top-most client, shared between as one. */
+typedef struct ServerBuild {
+        pid_t leader;                   /* its top-most client (perhaps gone by now) */
+        uint32_t weight;
+        double share;                   /* its weighted share of the pool, in tokens */
+        int64_t taken;                  /* tokens held and reserved by its processes */
+} ServerBuild;
+typedef int (*ServerBuildFn)(const ServerBuild *b, void *userdata);
+/* Each build, in the order they came (monitor.c). */
+int server_foreach_build(Server *s, ServerBuildFn fn, void *userdata);
 /* Moves whenever a client comes or goes, or holdings or waiters change. */
 uint64_t server_generation(const Server *s);
 /* Why tokens are held back now: "paused", "load 14.2 >= 12"; "" when not. */
@@ -78,6 +88,9 @@ bool server_others_present(Server *s, uid_t uid);
 typedef struct ServerFetch ServerFetch;
 int server_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret);
 void server_fetch_cancel(ServerFetch *f);
+/* The weight of the (sub-)build pid leads, from the next grant on; -ESRCH
+ * for a process steve does not know, -EINVAL for a weight out of range. */
+int server_set_weight(Server *s, pid_t pid, uint32_t weight);
 /* Takes back what a live process holds; -ESRCH for a process steve does not know. */
 int server_reclaim(Server *s, pid_t pid, uint64_t *ret);
 /* CLOCK_MONOTONIC usec, as the ledger keeps it, to CLOCK_REALTIME usec. */

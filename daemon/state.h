@@ -53,6 +53,11 @@ enum {
         STATE_EVER_ACQUIRED = 1 << 0,
         STATE_RETURNED_IMPLICIT = 1 << 1,
 };
+/* Bits 8-27 of a process's flags: the weight of the build it leads, 0 for
+ * its nice value's. In flags, so that the record keeps the layout a steve
+ * before weights wrote and reads: an upgrade keeps every token. */
+#define STATE_WEIGHT_SHIFT 8
+#define STATE_WEIGHT_MASK 0xfffffu
 
 typedef struct StateProcess {
         uint32_t in_use;

@@ -14,8 +14,8 @@
 #include <linux/ioctl.h>
 #include <stdint.h>
 
-/* 2: adds the per-user limit; 3: re-execution */
-#define STEVE_IOCTL_VERSION 3
+/* 2: adds the per-user limit; 3: re-execution; 4: the policy and build weights */
+#define STEVE_IOCTL_VERSION 4
 #define STEVE_IOC_MAGIC 0xB7
 
 #define STEVE_IOC_GET_VERSION             _IOR(STEVE_IOC_MAGIC, 0x00, uint32_t)
@@ -46,6 +46,20 @@
 /* tokens all processes of one uid may hold at once; 0: none */
 #define STEVE_IOC_GET_PER_USER_LIMIT      _IOR(STEVE_IOC_MAGIC, 0x0B, uint32_t)
 #define STEVE_IOC_SET_PER_USER_LIMIT      _IOW(STEVE_IOC_MAGIC, 0x0B, uint32_t)
+/* who gets a token when several wait: 0 fair (weighted shares between
+ * builds), 1 fifo (the order they asked in) */
+#define STEVE_IOC_GET_POLICY              _IOR(STEVE_IOC_MAGIC, 0x0C, uint32_t)
+#define STEVE_IOC_SET_POLICY              _IOW(STEVE_IOC_MAGIC, 0x0C, uint32_t)
+/* The weight of the build (or sub-build) a process leads: a pid and a weight
+ * (1 to 1000000; nice 0 is 1024). pid 0: the caller's own. Lowering one's
+ * own is free, like nice; anything else needs org.steve.Jobserver.configure.
+ * ESRCH: steve knows no client by that pid. */
+struct steve_weight {
+        int32_t pid;
+        uint32_t weight;
+};
+#define STEVE_IOC_SET_WEIGHT              _IOW(STEVE_IOC_MAGIC, 0x0D, struct steve_weight)
+
 /* steve re-executes its binary in place (an upgrade without systemd): same
  * pid, every token and waiter kept. The payload must be 0. Needs
  * org.steve.Jobserver.manage. */

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "ledger.h"
 #include "test.h"
@@ -289,7 +291,7 @@ TEST(implicit_slot_without_a_lender_changes_nothing) {
 TEST(per_user_limit_parks_a_users_waiters_and_lets_others_pass) {
         Ledger *l; Events e; LedgerProcess a1, a2, a3, b;
         LedgerWaiter w1 = {}, w2 = {}, w3 = {}, wb = {};
-        LedgerLimits limits = { .min_jobs = 1, .per_user_limit = 2 };
+        LedgerLimits limits = { .min_jobs = 1, .per_user_limit = 2, .policy = LEDGER_POLICY_FIFO };
         setup(&l, &e, 3);
         ledger_set_limits(l, &limits, 0);
         ledger_process_attach(l, &a1, 1, 1000);
@@ -558,6 +560,235 @@ TEST(reclaim_returns_holdings_and_absorbs_later_returns) {
         ledger_process_exit(l, &a, 0);
         ledger_process_exit(l, &b, 0);
         CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
+}
+
+/* Fair shares */
+
+/* A pool under contention: every grant counted by build, the tokens handed
+ * back oldest first, like jobs of one length ending in turn. */
+#define SIM_WAITERS 256
+
+typedef struct Sim {
+        Ledger *l;
+        const LedgerGroup *builds[4];
+        size_t grants[4];
+        LedgerProcess *holders[64];             /* who holds, oldest grant first */
+        size_t n_holders;
+} Sim;
+
+static void sim_granted(LedgerWaiter *w, void *userdata) {
+        Sim *sim = userdata;
+        LedgerProcess *p = (LedgerProcess *) ledger_waiter_process(w);
+
+        for (size_t i = 0; i < ELEMENTS(sim->builds); i++)
+                if (sim->builds[i] == ledger_process_build(p))
+                        sim->grants[i]++;
+        if (sim->n_holders < ELEMENTS(sim->holders))
+                sim->holders[sim->n_holders++] = p;
+}
+
+static void sim_noop(LedgerWaiter *w, void *userdata) {
+}
+
+static const LedgerCallbacks sim_callbacks = { .granted = sim_granted, .reserved = sim_noop };
+
+static void sim_setup(Sim *sim, uint32_t jobs) {
+        LedgerLimits limits = { .min_jobs = 1, .policy = LEDGER_POLICY_FAIR, .claim_timeout = 500 * MS };
+
+        *sim = (Sim) {};
+        if (ledger_new(jobs, 500 * MS, &sim_callbacks, sim, &sim->l) < 0)
+                abort();
+        ledger_set_limits(sim->l, &limits, 0);
+}
+
+/* n rounds: the oldest holder returns its token, which goes to a waiter. */
+static void sim_run(Sim *sim, size_t n, uint64_t *now) {
+        for (size_t i = 0; i < n && sim->n_holders > 0; i++) {
+                LedgerProcess *p = sim->holders[0];
+
+                memmove(sim->holders, sim->holders + 1, --sim->n_holders * sizeof sim->holders[0]);
+                CHECK_EQ(ledger_release(sim->l, p, 1, ++*now), 0);
+        }
+}
+
+/* Everyone queues behind a blocker that holds the whole pool, which then exits. */
+static void sim_queue(Sim *sim, LedgerProcess *p, LedgerWaiter *w, size_t n, uint64_t now) {
+        for (size_t i = 0; i < n; i++)
+                CHECK_EQ(ledger_acquire(sim->l, p, &w[i], now), LEDGER_QUEUED);
+}
+
+static void sim_block(Sim *sim, LedgerProcess *blocker, uint32_t jobs) {
+        CHECK_EQ(ledger_process_attach(sim->l, blocker, 1, 0), 0);
+        for (uint32_t i = 0; i < jobs; i++)
+                CHECK_EQ(ledger_acquire(sim->l, blocker, NULL, 0), LEDGER_GRANTED);
+}
+
+static void sim_free(Sim *sim, LedgerProcess **processes, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                ledger_process_exit(sim->l, processes[i], 9999);
+        CHECK_EQ(st(sim->l).held, 0);
+        ledger_free(sim->l);
+}
+
+TEST(a_recursive_build_gets_no_more_than_a_plain_one_beside_it) {
+        static LedgerWaiter wa[SIM_WAITERS], wsub[4][SIM_WAITERS];
+        LedgerProcess blocker, plain, top, sub[4];
+        LedgerProcess *all[] = { &plain, &sub[0], &sub[1], &sub[2], &sub[3], &top };
+        uint64_t now = 1;
+        Sim sim;
+
+        sim_setup(&sim, 4);
+        sim_block(&sim, &blocker, 4);
+        CHECK_EQ(ledger_process_attach(sim.l, &plain, 10, 1000), 0);
+        CHECK_EQ(ledger_process_attach(sim.l, &top, 20, 1000), 0);
+        for (size_t i = 0; i < 4; i++)
+                CHECK_EQ(ledger_process_attach_under(sim.l, &sub[i], 21 + (pid_t) i, 1000, &top, 0), 0);
+        sim.builds[0] = ledger_process_build(&plain);
+        sim.builds[1] = ledger_process_build(&top);
+        CHECK(ledger_process_build(&sub[3]) == sim.builds[1]);
+        CHECK_EQ(ledger_group_leader(ledger_process_build(&sub[2])), 20);
+        /* The recursive build has four processes waiting for each one of the plain's. */
+        sim_queue(&sim, &plain, wa, 60, now);
+        for (size_t i = 0; i < 4; i++)
+                sim_queue(&sim, &sub[i], wsub[i], 60, now);
+        CHECK(ledger_consistent(sim.l));
+        ledger_process_exit(sim.l, &blocker, ++now);
+        CHECK_EQ(sim.grants[0], 2);
+        CHECK_EQ(sim.grants[1], 2);
+        sim_run(&sim, 100, &now);
+        CHECK(ledger_consistent(sim.l));
+        CHECK_EQ(sim.grants[0], 52);
+        CHECK_EQ(sim.grants[1], 52);
+        CHECK_EQ(ledger_group_taken(sim.builds[0]), 2);
+        CHECK_EQ(ledger_build_share(sim.l, sim.builds[1]), 2.0);
+        /* Under fifo the queue's order decides: the plain build queued first takes all. */
+        ledger_set_limits(sim.l, &(LedgerLimits) { .min_jobs = 1, .policy = LEDGER_POLICY_FIFO }, now);
+        sim_run(&sim, 4, &now);
+        CHECK_EQ(sim.grants[0], 56);
+        sim_free(&sim, all, ELEMENTS(all));
+}
+
+TEST(a_niced_build_waits_while_a_weightier_one_wants_the_pool) {
+        static LedgerWaiter wa[SIM_WAITERS], wn[SIM_WAITERS];
+        LedgerProcess blocker, normal, niced;
+        LedgerProcess *all[] = { &normal, &niced };
+        uint64_t now = 1;
+        Sim sim;
+
+        CHECK_EQ(ledger_weight_of_nice(0), 1024);
+        CHECK_EQ(ledger_weight_of_nice(10), 110);
+        CHECK_EQ(ledger_weight_of_nice(-20), 88761);
+        CHECK_EQ(ledger_weight_of_nice(99), 15);
+        sim_setup(&sim, 4);
+        sim_block(&sim, &blocker, 4);
+        CHECK_EQ(ledger_process_attach_under(sim.l, &normal, 10, 1000, NULL, ledger_weight_of_nice(0)), 0);
+        CHECK_EQ(ledger_process_attach_under(sim.l, &niced, 11, 1000, NULL, ledger_weight_of_nice(10)), 0);
+        sim.builds[0] = ledger_process_build(&normal);
+        sim.builds[1] = ledger_process_build(&niced);
+        sim_queue(&sim, &niced, wn, 100, now);
+        sim_queue(&sim, &normal, wa, 100, now);
+        ledger_process_exit(sim.l, &blocker, ++now);
+        sim_run(&sim, 40, &now);
+        /* Its own slot is a tenth of what the other runs on four tokens and its slot. */
+        CHECK_EQ(sim.grants[1], 0);
+        CHECK_EQ(sim.grants[0], 44);
+        /* A weight changed at run time counts from the next grant. */
+        CHECK_EQ(ledger_process_set_weight(sim.l, &niced, 1024), 0);
+        CHECK_EQ(ledger_process_set_weight(sim.l, &niced, 0), -EINVAL);
+        sim_run(&sim, 1, &now);
+        CHECK_EQ(sim.grants[1], 1);
+        CHECK_EQ(ledger_group_weight(sim.builds[1]), 1024);
+        sim_run(&sim, 20, &now);
+        CHECK_EQ(sim.grants[1], 11);
+        CHECK(ledger_consistent(sim.l));
+        /* Work-conserving: with nobody else waiting, one build takes the whole pool. */
+        for (size_t i = 0; i < SIM_WAITERS; i++)
+                ledger_cancel(sim.l, &wa[i]);
+        sim_run(&sim, 8, &now);
+        CHECK_EQ(ledger_group_taken(sim.builds[1]), 4);
+        CHECK_EQ(st(sim.l).available, 0);
+        sim_free(&sim, all, ELEMENTS(all));
+}
+
+TEST(a_sub_build_stays_in_its_build_when_its_leader_exits) {
+        Ledger *l; Events e; LedgerProcess top, sub, subsub;
+        setup(&l, &e, 4);
+        ledger_process_attach(l, &top, 20, 1000);
+        ledger_process_attach_under(l, &sub, 21, 1000, &top, 0);
+        ledger_process_attach_under(l, &subsub, 22, 1000, &sub, 0);
+        CHECK_EQ(ledger_acquire(l, &subsub, NULL, 0), LEDGER_GRANTED);
+        ledger_process_exit(l, &sub, 1);
+        ledger_process_exit(l, &top, 1);
+        CHECK_EQ(ledger_group_leader(ledger_process_build(&subsub)), 20);
+        CHECK_EQ(ledger_group_taken(ledger_process_build(&subsub)), 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &subsub, 2);
+        ledger_free(l);
+}
+
+TEST(a_refused_nonblocking_reader_below_its_share_claims_the_next_token) {
+        Ledger *l; Events e; LedgerProcess a, b;
+        LedgerLimits limits = { .min_jobs = 1, .policy = LEDGER_POLICY_FAIR, .claim_timeout = 100 * MS };
+        LedgerWaiter wa = {};
+        setup(&l, &e, 2);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &a, 10, 1000);
+        ledger_process_attach(l, &b, 11, 1000);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 0), LEDGER_GRANTED);
+        /* a has its share: refused, it claims nothing */
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 1), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(st(l).waiters, 0);
+        /* b has none of its share: its refusal claims the next token ... */
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 2), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 3), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(st(l).waiters, 1);
+        CHECK(ledger_consistent(l));
+        /* ... before a blocking reader of a that came later */
+        CHECK_EQ(ledger_acquire(l, &a, &wa, 4), LEDGER_QUEUED);
+        CHECK_EQ(ledger_release(l, &a, 1, 5), 0);
+        CHECK(ledger_process_reserved(&b));
+        CHECK_EQ(e.n, 0);
+        CHECK_EQ(ledger_available_to(l, &b), 1);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 6), LEDGER_GRANTED);
+        CHECK_EQ(ledger_process_held(&b), 1);
+        /* A claim not taken up goes on after the claim timeout. */
+        CHECK_EQ(ledger_release(l, &b, 1, 7), 0);
+        CHECK(e.n == 1 && e.order[0] == &wa);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 8), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(ledger_release(l, &a, 1, 9), 0);
+        CHECK(ledger_process_reserved(&b));
+        CHECK_EQ(ledger_next_deadline(l), 9 + 100 * MS);
+        ledger_expire_reservations(l, 9 + 100 * MS);
+        CHECK(!ledger_process_reserved(&b));
+        CHECK_EQ(st(l).available, 1);
+        /* Under fifo nobody claims. */
+        limits.policy = LEDGER_POLICY_FIFO;
+        ledger_set_limits(l, &limits, 10);
+        CHECK_EQ(ledger_acquire(l, &a, NULL, 11), LEDGER_GRANTED);
+        CHECK_EQ(ledger_acquire(l, &b, NULL, 11), LEDGER_WOULD_BLOCK);
+        CHECK_EQ(st(l).waiters, 0);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 12);
+        ledger_process_exit(l, &b, 12);
+        ledger_free(l);
+}
+
+TEST(restore_keeps_the_weight_and_the_build) {
+        Ledger *l; Events e; LedgerProcess top, sub;
+        LedgerProcessState s = { .pid = 21, .uid = 1000, .held = 1, .weight = 110 };
+        setup(&l, &e, 4);
+        ledger_process_attach(l, &top, 20, 1000);
+        s.parent = &top;
+        CHECK_EQ(ledger_process_restore(l, &sub, &s), 0);
+        CHECK_EQ(ledger_group_weight(ledger_process_group(&sub)), 110);
+        CHECK_EQ(ledger_group_taken(ledger_process_build(&sub)), 1);
+        ledger_process_state(&sub, &s);
+        CHECK_EQ(s.weight, 110);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &sub, 1);
+        ledger_process_exit(l, &top, 1);
         ledger_free(l);
 }
 

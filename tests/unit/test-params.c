@@ -15,7 +15,7 @@
 #include "test.h"
 
 static size_t wire_size(const ParamInfo *info) {
-        return info->kind == PARAM_COUNT || info->kind == PARAM_BOOL ? 4 : 8;
+        return info->kind == PARAM_COUNT || info->kind == PARAM_BOOL || info->kind == PARAM_CHOICE ? 4 : 8;
 }
 
 TEST(table_names_and_ioctl_numbers_are_unique_and_well_formed) {

@@ -139,7 +139,7 @@ TEST(every_parameter_round_trips_through_its_descriptor) {
                 else if (info->kind == PARAM_BYTES)
                         v.u64 = 7;
                 else
-                        v.u32 = info->kind == PARAM_BOOL ? 1 : 7;
+                        v.u32 = info->kind == PARAM_BOOL || info->kind == PARAM_CHOICE ? 1 : 7;
                 CHECK(param_set(&p, info, &v));
                 param_get(&p, info, &back);
                 CHECK(memcmp(&v, &back, sizeof v) == 0);
