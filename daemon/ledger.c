@@ -580,8 +580,9 @@ static void claim(Ledger *l, LedgerProcess *p, uint64_t now) {
         LedgerGroup *b = build_of(p->group);
         uint64_t demand = l->demand + (b->demanding ? 0 : b->weight);
 
+        /* One that waits already (a poller, a blocked thread) gets its token that way. */
         if (l->limits.policy != LEDGER_POLICY_FAIR || l->limits.claim_timeout == 0 || p->reserved ||
-            p->claim.queued || process_at_limit(l, p) || user_at_limit(l, p->user))
+            !TAILQ_EMPTY(&p->waiters) || process_at_limit(l, p) || user_at_limit(l, p->user))
                 return;
         if ((uint64_t) b->taken * demand >= (uint64_t) l->jobs * b->weight)
                 return;

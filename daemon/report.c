@@ -32,13 +32,24 @@ static int report_holder(const ServerProcess *p, void *userdata) {
         return 0;
 }
 
+static const char *wait_kind_name(LedgerWaitKind kind) {
+        switch (kind) {
+        case LEDGER_WAIT_READ:
+                return "read";
+        case LEDGER_WAIT_POLL:
+                return "poll";
+        case LEDGER_WAIT_CLAIM:
+                return "claim";
+        }
+        return "?";
+}
+
 static int report_waiter(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata) {
         uint64_t now = *(uint64_t *) userdata;
         char d[32];
 
         format_duration(d, sizeof d, now - since);
-        log_notice("  pid %d waits (%s) for %s: %s", (int) p->pid, kind == LEDGER_WAIT_READ ? "read" : "poll", d,
-                   p->cmdline ?: p->comm);
+        log_notice("  pid %d waits (%s) for %s: %s", (int) p->pid, wait_kind_name(kind), d, p->cmdline ?: p->comm);
         return 0;
 }
 

@@ -4,10 +4,14 @@
  * processes come and go, read with and without waiting, poll, return tokens
  * (too many, too; their implicit slot, lent or not), get interrupted; time
  * passes; the pool is resized, paused, throttled, limited per process and per
- * user (three uids); tokens are reclaimed. After every step the
- * ledger must be consistent (available + held + reserved == jobs, nobody
- * waiting while a token lies free), every callback must be for a waiter that
- * was queued, and at the end, with every process gone, the pool is full.
+ * user (three uids); tokens are reclaimed; processes join the builds of
+ * others, weights change, the policy flips between fair and fifo. After every
+ * step the ledger must be consistent (available + held + reserved == jobs,
+ * nobody waiting while a token lies free, every build's counts what its
+ * processes add up to), every callback must be for a waiter that was queued,
+ * under the fair policy no build may be granted a token while another further
+ * below its share waits, and at the end, with every process gone, the pool
+ * is full.
  */
 #include <assert.h>
 #include <stdbool.h>
@@ -26,6 +30,7 @@ typedef struct Sim {
         bool alive[PROCESSES];
         LedgerWaiter reads[PROCESSES][WAITERS];
         LedgerWaiter polls[PROCESSES];
+        LedgerPolicy policy;
         uint64_t now;
         const uint8_t *data;
         size_t size;
@@ -45,7 +50,45 @@ static void on_callback(LedgerWaiter *w, void *userdata) {
         (void) userdata;
 }
 
-static const LedgerCallbacks callbacks = { .granted = on_callback, .reserved = on_callback };
+typedef struct Granted {
+        const LedgerGroup *build;
+        int64_t taken;                  /* before the grant */
+} Granted;
+
+/* No waiting build is further below its share than the one just granted
+ * (each build's leader runs on a slot of its own: one more than it takes). */
+static int check_not_further_below(const LedgerGroup *other, void *userdata) {
+        const Granted *g = userdata;
+
+        if (other != g->build && ledger_group_waiting(other) > 0)
+                assert((g->taken + 1) * (int64_t) ledger_group_weight(other) <=
+                       (ledger_group_taken(other) + 1) * (int64_t) ledger_group_weight(g->build));
+        return 0;
+}
+
+static void on_granted(LedgerWaiter *w, void *userdata) {
+        Sim *s = userdata;
+        Granted g = { .build = ledger_process_build(ledger_waiter_process(w)) };
+
+        on_callback(w, userdata);
+        if (s->policy != LEDGER_POLICY_FAIR)
+                return;
+        g.taken = ledger_group_taken(g.build) - 1;
+        (void) ledger_foreach_build(s->ledger, check_not_further_below, &g);
+}
+
+static const LedgerCallbacks callbacks = { .granted = on_granted, .reserved = on_callback };
+
+/* Joins the build of an earlier process, or leads one, with some weight. */
+static int attach(Sim *s, unsigned i, uint8_t arg) {
+        uint8_t how = next(s);
+        unsigned j = (how >> 4) % PROCESSES;
+        LedgerProcess *parent = j != i && s->alive[j] && (how & 1) ? &s->processes[j] : NULL;
+        uint32_t weight = how & 2 ? ledger_weight_of_nice((int) (how >> 2) % 40 - 20) : 0;
+
+        return ledger_process_attach_under(s->ledger, &s->processes[i], (pid_t) (i + 1), 1000 + i % 3, parent,
+                                           weight);
+}
 
 static void step(Sim *s) {
         uint8_t op = next(s), arg = next(s);
@@ -53,15 +96,15 @@ static void step(Sim *s) {
         LedgerProcess *p = &s->processes[i];
         Ledger *l = s->ledger;
 
-        if (!s->alive[i] && op % 12 < 7) {
-                if (ledger_process_attach(l, p, (pid_t) (i + 1), 1000 + i % 3) < 0)
+        if (!s->alive[i] && op % 13 < 7) {
+                if (attach(s, i, arg) < 0)
                         return;
                 memset(s->reads[i], 0, sizeof s->reads[i]);
                 memset(&s->polls[i], 0, sizeof s->polls[i]);
                 s->alive[i] = true;
                 return;
         }
-        switch (op % 12) {
+        switch (op % 13) {
         case 0: (void) ledger_acquire(l, p, NULL, s->now); break;
         case 1:
                 if (!ledger_waiter_queued(&s->reads[i][k]))
@@ -93,11 +136,18 @@ static void step(Sim *s) {
         case 10: {
                 uint8_t more = next(s);
                 LedgerLimits limits = { .min_jobs = arg % 4, .per_process_limit = (arg >> 2) % 4,
-                                        .paused = (arg >> 4) % 5 == 0, .per_user_limit = more % 5 };
+                                        .paused = (arg >> 4) % 5 == 0, .per_user_limit = more % 5,
+                                        .policy = (more >> 3) % 4 == 0 ? LEDGER_POLICY_FIFO : LEDGER_POLICY_FAIR,
+                                        .claim_timeout = (uint64_t) (more >> 5) * 100000 };
+                s->policy = limits.policy;
                 ledger_set_limits(l, &limits, s->now);
                 break;
         }
         case 11: ledger_set_throttled(l, arg & 1, s->now); break;
+        case 12:
+                if (s->alive[i])
+                        (void) ledger_process_set_weight(l, p, (uint32_t) next(s) * 97 + arg % 2);
+                break;
         }
 }
 
@@ -109,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         memset(&s, 0, sizeof s);
         s.data = data;
         s.size = size;
-        if (ledger_new(4, 500000, &callbacks, NULL, &s.ledger) < 0)
+        if (ledger_new(4, 500000, &callbacks, &s, &s.ledger) < 0)
                 return 0;
         while (s.size > 0) {
                 step(&s);

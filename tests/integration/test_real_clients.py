@@ -100,7 +100,7 @@ def find_cargo():
     pytest.skip("cargo is not installed")
 
 
-def write_workspace(root, crates, wrapper_log):
+def write_workspace(root, crates, wrapper_log, seconds=0.5):
     root.mkdir()
     members = [f"c{i}" for i in range(crates)]
     (root / "Cargo.toml").write_text(
@@ -116,7 +116,7 @@ def write_workspace(root, crates, wrapper_log):
         #!/bin/sh
         case " $* " in *" --crate-name c"[0-9]*) ;; *) exec "$@" ;; esac
         echo start $(date +%s%N) >> {wrapper_log}
-        sleep 0.5
+        sleep {seconds}
         "$@"; status=$?
         echo end $(date +%s%N) >> {wrapper_log}
         exit $status

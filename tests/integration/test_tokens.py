@@ -63,12 +63,40 @@ def test_a_served_process_goes_to_the_back_of_the_queue(start_steve, clients):
     assert a.result(a_third) == ("ok", "+")
 
 
-def test_nonblocking_read_gets_eagain_and_does_not_queue(start_steve, clients):
-    steve = start_steve(1)
+def test_nonblocking_read_gets_eagain_and_does_not_queue_under_fifo(start_steve, clients):
+    steve = start_steve(1, "--policy=fifo")
     a, b = clients(steve), clients(steve)
     assert a.do("read", a.open()) == "+"
     assert b.err("read", b.open("rdonly", "nonblock")) == "EAGAIN"
     assert steve.state().waiting == 0
+
+
+def test_a_refused_nonblocking_reader_below_its_share_gets_the_next_token(start_steve, clients):
+    """ninja 1.13, gcc's lto1 and emerge read without blocking and come back
+    later: a claim keeps the next token for them a while."""
+    steve = start_steve(1, "--claim-timeout=0.3")
+    a, b = clients(steve), clients(steve)
+    afd, bfd = a.open(), b.open("rdonly", "nonblock")
+    assert a.do("read", afd) == "+"
+    assert b.err("read", bfd) == "EAGAIN"
+    assert steve.state().waiting == 1          # its claim
+    a.do("write", afd)
+    steve.wait_state(reserved=1, waiting=0)
+    assert a.err("read", a.open("rdonly", "nonblock")) == "EAGAIN"
+    assert b.do("read", bfd) == "+"
+    b.do("write", b.open("wronly"))
+    steve.wait_state(held=0)
+
+
+def test_an_unused_claim_goes_back_after_the_claim_timeout(start_steve, clients):
+    steve = start_steve(1, "--claim-timeout=0.3")
+    a, b = clients(steve), clients(steve)
+    afd = a.open()
+    assert a.do("read", afd) == "+"
+    assert b.err("read", b.open("rdonly", "nonblock")) == "EAGAIN"
+    a.do("write", afd)
+    steve.wait_state(reserved=1)
+    steve.wait_state(reserved=0, available=1, what="the claim to expire", timeout=5)
 
 
 def test_signal_interrupts_a_blocked_read_with_eintr_and_loses_nothing(start_steve, clients):
