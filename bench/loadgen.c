@@ -6,7 +6,9 @@
  * one line of key=value results: cycles per second over the whole run and
  * percentiles of the time an acquire took.
  *
- *   loadgen --path PATH [--procs P] [--threads T] [--cycles N] [--mode make|rust]
+ *   loadgen --path PATH [--procs P] [--threads T] [--cycles N] [--mode make|rust] [--builds B]
+ *                                       with B, the processes are B builds: each
+ *                                       under a leader that has the jobserver open
  *   loadgen --path PATH --reclaim N     time from SIGKILL of a holder to the
  *                                       next waiter's token, N times
  */
@@ -30,7 +32,7 @@
 
 typedef struct Config {
         const char *path;
-        unsigned procs, threads, cycles, reclaim;
+        unsigned procs, threads, cycles, reclaim, builds;
         bool make_style;
 } Config;
 
@@ -141,15 +143,9 @@ static double percentile(const uint64_t *sorted, size_t n, double p) {
         return (double) sorted[i < n ? i : n - 1] / 1000.0;
 }
 
-static int run_load(const Config *c) {
-        size_t n = (size_t) c->procs * c->threads * c->cycles;
-        uint64_t *latencies = mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-        int start[2], failed = 0, status;
-        uint64_t t0, elapsed;
-
-        if (latencies == MAP_FAILED || pipe(start) < 0)
-                return perror("loadgen"), 1;
-        for (unsigned p = 0; p < c->procs; p++) {
+/* Forks processes first..last-1, which wait for start; 0 when all were forked. */
+static int fork_processes(const Config *c, uint64_t *latencies, unsigned first, unsigned last, int start[2]) {
+        for (unsigned p = first; p < last; p++) {
                 pid_t pid = fork();
                 if (pid < 0)
                         return perror("loadgen: fork"), 1;
@@ -158,12 +154,70 @@ static int run_load(const Config *c) {
                         _exit(run_process(c, latencies + (size_t) p * c->threads * c->cycles, start[0]));
                 }
         }
-        close(start[0]);
-        t0 = now_ns();
-        close(start[1]);                /* everyone starts now */
+        return 0;
+}
+
+static int wait_all(void) {
+        int failed = 0, status;
+
         while (wait(&status) > 0)
                 if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
                         failed = 1;
+        return failed;
+}
+
+/* A build's leader: a client (it has the jobserver open) whose children are
+ * its build's processes, as a top make's sub-makes are. */
+static int run_leader(const Config *c, uint64_t *latencies, unsigned b, int start[2], int ready) {
+        int fd = open(c->path, O_RDWR);
+        unsigned first = (unsigned) ((uint64_t) c->procs * b / c->builds);
+        unsigned last = (unsigned) ((uint64_t) c->procs * (b + 1) / c->builds);
+
+        if (fd < 0)
+                return perror("loadgen: leader"), 1;
+        if (fork_processes(c, latencies, first, last, start) != 0 || write(ready, "x", 1) != 1)
+                return 1;
+        close(start[0]);
+        close(start[1]);
+        return wait_all();
+}
+
+static int start_builds(const Config *c, uint64_t *latencies, int start[2]) {
+        int ready[2];
+        char x;
+
+        if (pipe(ready) < 0)
+                return perror("loadgen"), 1;
+        for (unsigned b = 0; b < c->builds; b++) {
+                pid_t pid = fork();
+                if (pid < 0)
+                        return perror("loadgen: fork"), 1;
+                if (pid == 0)
+                        _exit(run_leader(c, latencies, b, start, ready[1]));
+        }
+        for (unsigned b = 0; b < c->builds; b++)
+                if (read(ready[0], &x, 1) != 1)
+                        return fprintf(stderr, "loadgen: a leader failed\n"), 1;
+        close(ready[0]);
+        close(ready[1]);
+        return 0;
+}
+
+static int run_load(const Config *c) {
+        size_t n = (size_t) c->procs * c->threads * c->cycles;
+        uint64_t *latencies = mmap(NULL, n * sizeof(uint64_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        int start[2], failed = 0, r;
+        uint64_t t0, elapsed;
+
+        if (latencies == MAP_FAILED || pipe(start) < 0)
+                return perror("loadgen"), 1;
+        r = c->builds ? start_builds(c, latencies, start) : fork_processes(c, latencies, 0, c->procs, start);
+        if (r != 0)
+                return r;
+        close(start[0]);
+        t0 = now_ns();
+        close(start[1]);                /* everyone starts now */
+        failed = wait_all();
         elapsed = now_ns() - t0;
         if (failed)
                 return 1;
@@ -234,6 +288,7 @@ int main(int argc, char *argv[]) {
                 { "path", required_argument, NULL, 'P' }, { "procs", required_argument, NULL, 'p' },
                 { "threads", required_argument, NULL, 't' }, { "cycles", required_argument, NULL, 'n' },
                 { "mode", required_argument, NULL, 'm' }, { "reclaim", required_argument, NULL, 'r' },
+                { "builds", required_argument, NULL, 'b' },
                 {}
         };
         Config c = { .procs = 1, .threads = 1, .cycles = 1000, .make_style = true };
@@ -246,6 +301,7 @@ int main(int argc, char *argv[]) {
                 case 't': c.threads = (unsigned) atoi(optarg); break;
                 case 'n': c.cycles = (unsigned) atoi(optarg); break;
                 case 'r': c.reclaim = (unsigned) atoi(optarg); break;
+                case 'b': c.builds = (unsigned) atoi(optarg); break;
                 case 'm':
                         if (strcmp(optarg, "make") != 0 && strcmp(optarg, "rust") != 0)
                                 return fprintf(stderr, "loadgen: --mode make or rust\n"), 2;
@@ -255,8 +311,9 @@ int main(int argc, char *argv[]) {
                         return 2;
                 }
         }
-        if (!c.path || c.procs < 1 || c.threads < 1 || c.threads > 64 || c.cycles < 1 || c.reclaim > RECLAIM_MAX)
+        if (!c.path || c.procs < 1 || c.threads < 1 || c.threads > 64 || c.cycles < 1 || c.reclaim > RECLAIM_MAX ||
+            c.builds > c.procs)
                 return fprintf(stderr, "loadgen: --path PATH, --procs >= 1, --threads 1..64, --cycles >= 1, "
-                                       "--reclaim up to 10000\n"), 2;
+                                       "--reclaim up to 10000, --builds up to --procs\n"), 2;
         return c.reclaim ? run_reclaim(&c) : run_load(&c);
 }

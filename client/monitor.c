@@ -172,6 +172,28 @@ static MonBuild *build_of(MonPool *p, uint32_t pid) {
         return NULL;
 }
 
+const MonBuild *mon_build(const MonPool *p, uint32_t pid) {
+        return build_of((MonPool *) p, pid);
+}
+
+/* Each build's weight and share, onto the builds its processes make. */
+static int read_builds(sd_bus_message *reply, MonPool *p) {
+        uint32_t pid, weight, taken;
+        double share;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "(uudu)");
+        while (r >= 0 && (r = sd_bus_message_read(reply, "(uudu)", &pid, &weight, &share, &taken)) > 0) {
+                MonBuild *b = build_of(p, pid);
+
+                if (b) {
+                        b->weight = weight;
+                        b->share = share;
+                }
+        }
+        return r < 0 ? r : sd_bus_message_exit_container(reply);
+}
+
 /* Builds from the processes' build pids; the leader names it. */
 static int group_builds(MonPool *p) {
         p->builds = calloc(p->n_processes ? p->n_processes : 1, sizeof *p->builds);
@@ -226,6 +248,11 @@ int mon_read(sd_bus *bus, bool session, bool history, MonPool *ret, char *why, s
                         qsort(p.processes, p.n_processes, sizeof *p.processes, by_held);
                 r = group_builds(&p);
         }
+        /* A steve before weights has no GetBuilds: its builds show none. */
+        if (r >= 0 && sd_bus_call_method(bus, MON_SERVICE, MON_PATH, MON_INTERFACE, "GetBuilds", NULL, &reply,
+                                         "") >= 0)
+                r = read_builds(reply, &p);
+        reply = sd_bus_message_unref(reply);
         if (r < 0) {
                 char text[256];
 

@@ -31,6 +31,8 @@ typedef struct MonProcess {
 /* Processes sharing a top-most client ancestor. */
 typedef struct MonBuild {
         uint32_t pid, uid, held, processes, waiting;
+        uint32_t weight;                        /* 0: steve did not say (older than weights) */
+        double share;                           /* its weighted share of the pool, in tokens */
         const char *command, *unit;             /* its leader's; NULL when the leader is gone */
         uint64_t since;                         /* its oldest running job; 0: none */
 } MonBuild;
@@ -63,6 +65,8 @@ int mon_connect(bool session, sd_bus **ret);
  * in why, or on stderr when why is NULL, and returns a negative errno. */
 int mon_read(sd_bus *bus, bool session, bool history, MonPool *ret, char *why, size_t why_size);
 void mon_free(MonPool *p);
+/* The build led by pid; NULL for none. */
+const MonBuild *mon_build(const MonPool *p, uint32_t pid);
 
 /* 3.2s, 12m 3s, 2h 5m, 3d 4h */
 void mon_duration(uint64_t usec, char *buf, size_t size);

@@ -73,6 +73,9 @@ static void print_text(const MonPool *p, FILE *out) {
                         b->command ? b->command : "(its leader has exited)", b->held, plural(b->held, "token", "tokens"),
                         b->processes, plural(b->processes, "process", "processes"), b->since ? ", running " : "",
                         b->since ? d : "", user, unit_name(b->unit) ? ", " : "", unit_name(b->unit) ?: "");
+                if (b->weight)
+                        fprintf(out, "      weight %" PRIu32 ", share %.1f of %" PRIu32 " tokens\n", b->weight, b->share,
+                                p->params.jobs);
                 for (size_t j = 0; j < p->n_processes; j++) {
                         const MonProcess *proc = &p->processes[j];
 
@@ -181,8 +184,13 @@ static void json_build(const MonBuild *b, FILE *out) {
                 fprintf(out, "null");
         fprintf(out, ",\"unit\":");
         json_string(out, b->unit);
-        fprintf(out, ",\"held\":%" PRIu32 ",\"processes\":%" PRIu32 ",\"waiting\":%" PRIu32 ",\"since\":", b->held,
+        fprintf(out, ",\"held\":%" PRIu32 ",\"processes\":%" PRIu32 ",\"waiting\":%" PRIu32, b->held,
                 b->processes, b->waiting);
+        if (b->weight)
+                fprintf(out, ",\"weight\":%" PRIu32 ",\"share\":%.17g", b->weight, b->share);
+        else
+                fprintf(out, ",\"weight\":null,\"share\":null");
+        fprintf(out, ",\"since\":");
         if (b->since)
                 fprintf(out, "%" PRIu64 "}", b->since);
         else

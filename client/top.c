@@ -99,7 +99,8 @@ static void draw_header(const Top *t, int cols) {
 
 static void draw_process(const Top *t, const MonProcess *proc, int row, int cols, bool selected) {
         struct passwd *pw = getpwuid(proc->uid);
-        char user[16], waiting[32] = "", job[32] = "";
+        const MonBuild *b = mon_build(&t->pool, proc->build);
+        char user[16], waiting[32] = "", job[32] = "", share[16] = "";
         uint64_t now = now_realtime();
 
         snprintf(user, sizeof user, "%s", pw ? pw->pw_name : "?");
@@ -109,10 +110,13 @@ static void draw_process(const Top *t, const MonProcess *proc, int row, int cols
                 mon_duration(now > proc->waiting_since ? now - proc->waiting_since : 0, waiting, sizeof waiting);
         if (proc->n_jobs > 0)
                 mon_duration(now > proc->jobs[0].started ? now - proc->jobs[0].started : 0, job, sizeof job);
+        /* A build's share, on its leader's row. */
+        if (b && b->weight && proc->pid == proc->build)
+                snprintf(share, sizeof share, "%.1f/%" PRIu32, b->share, b->weight);
         if (selected)
                 attron(A_REVERSE);
-        mvprintw(row, 0, "%7" PRIu32 " %7" PRIu32 " %-8.8s %4" PRIu32 " %8s %8s  %.*s", proc->pid, proc->build,
-                 user, proc->held, job, waiting, cols > 50 ? cols - 50 : 0, proc->command);
+        mvprintw(row, 0, "%7" PRIu32 " %7" PRIu32 " %12s %-8.8s %4" PRIu32 " %8s %8s  %.*s", proc->pid, proc->build,
+                 share, user, proc->held, job, waiting, cols > 63 ? cols - 63 : 0, proc->command);
         clrtoeol();
         if (selected)
                 attroff(A_REVERSE);
@@ -131,8 +135,8 @@ static void draw(Top *t) {
         if (t->have_pool) {
                 draw_header(t, cols);
                 attron(A_BOLD);
-                mvprintw(4, 0, "%7s %7s %-8s %4s %8s %8s  %s", "PID", "BUILD", "USER", "HELD", "OLDEST", "WAITING",
-                         "COMMAND");
+                mvprintw(4, 0, "%7s %7s %12s %-8s %4s %8s %8s  %s", "PID", "BUILD", "SHARE/WEIGHT", "USER", "HELD",
+                         "OLDEST", "WAITING", "COMMAND");
                 attroff(A_BOLD);
                 if (t->selected >= t->pool.n_processes)
                         t->selected = t->pool.n_processes ? t->pool.n_processes - 1 : 0;

@@ -573,18 +573,24 @@ static void serve_waiters(Ledger *l, uint64_t now) {
         check_invariant(l);
 }
 
-/* A build below its share is not passed over for never waiting (ninja 1.13,
- * gcc's lto1 and emerge read without blocking and come back later): its
- * refused process claims the next token it is owed. */
-static void claim(Ledger *l, LedgerProcess *p, uint64_t now) {
-        LedgerGroup *b = build_of(p->group);
+/* Whether p, which waits for nothing now, may be kept a token it is owed:
+ * its build is below its share (itself counted in the demand). */
+static bool may_claim(const Ledger *l, const LedgerProcess *p) {
+        const LedgerGroup *b = build_of(p->group);
         uint64_t demand = l->demand + (b->demanding ? 0 : b->weight);
 
         /* One that waits already (a poller, a blocked thread) gets its token that way. */
         if (l->limits.policy != LEDGER_POLICY_FAIR || l->limits.claim_timeout == 0 || p->reserved ||
             !TAILQ_EMPTY(&p->waiters) || process_at_limit(l, p) || user_at_limit(l, p->user))
-                return;
-        if ((uint64_t) b->taken * demand >= (uint64_t) l->jobs * b->weight)
+                return false;
+        return (uint64_t) b->taken * demand < (uint64_t) l->jobs * b->weight;
+}
+
+/* A build below its share is not passed over for never waiting (ninja 1.13,
+ * gcc's lto1 and emerge read without blocking and come back later): its
+ * refused process claims the next token it is owed. */
+static void claim(Ledger *l, LedgerProcess *p, uint64_t now) {
+        if (!may_claim(l, p))
                 return;
         enqueue(l, &p->claim, LEDGER_WAIT_CLAIM, p, now);
         check_invariant(l);
@@ -642,10 +648,30 @@ void ledger_cancel(Ledger *l, LedgerWaiter *w) {
         unpark_user(l, u);
 }
 
-/* n tokens come back to the pool from p's hands. */
-static void return_tokens(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
+/* Whether p's build would be served before every other build that waits,
+ * were p waiting itself: further below its share than each (an equal one
+ * has waited longer). */
+static bool first_in_turn(const Ledger *l, const LedgerProcess *p) {
+        const LedgerGroup *b = build_of(p->group);
+        const LedgerShare *s;
+
+        TAILQ_FOREACH(s, &l->root.turn, link)
+                if (s->group != b && !share_before(&b->as_member, s))
+                        return false;
+        return true;
+}
+
+/* n tokens come back to the pool from p's hands. A client returns a token
+ * when its job ends and asks for one for its next job right after (make,
+ * cargo): at the instant of the return it waits for nothing, so handing the
+ * token on would give it to whoever waits, however far above its share.
+ * A returner below its share whose build would be served first, were it
+ * waiting, keeps one, reserved for claim_timeout, as a claim would. */
+static void return_tokens(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now, bool may_keep) {
         take_tokens(l, p, n);
         l->available += (int64_t) n;
+        if (may_keep && !TAILQ_EMPTY(&l->waiters) && may_claim(l, p) && first_in_turn(l, p))
+                reserve_token(l, p, now, l->limits.claim_timeout);
         unpark(l, p);
         serve_waiters(l, now);
 }
@@ -664,7 +690,7 @@ int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
                 return n == 1 && held == 0 && !p->ever_acquired && !p->returned_implicit
                        ? LEDGER_IMPLICIT_SLOT : LEDGER_NOT_HELD;
         if (n > 0)
-                return_tokens(l, p, n, now);
+                return_tokens(l, p, n, now, true);
         return 0;
 }
 
@@ -678,7 +704,7 @@ int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, u
                 return 0;
         /* The lender's token goes back now; its own return of it later is absorbed. */
         lender->absorb++;
-        return_tokens(l, lender, 1, now);
+        return_tokens(l, lender, 1, now, false);
         return 0;
 }
 
@@ -688,7 +714,7 @@ uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
         if (n == 0)
                 return 0;
         p->absorb += n;
-        return_tokens(l, p, n, now);
+        return_tokens(l, p, n, now, false);
         return n;
 }
 

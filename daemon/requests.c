@@ -135,6 +135,14 @@ void requests_done(Server *s) {
 }
 
 void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
+        Client *c;
+
+        /* The opener is a client from now on, before any child it starts:
+         * make opens the jobserver at start but reads only for its second
+         * job, and a sub-make that connected first would lead a build of its
+         * own. One that cannot be one (another pid namespace) is told so by
+         * its first read. */
+        (void) client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c);
         /* FUSE would otherwise serve reads from the page cache. */
         fi->direct_io = 1;
         fi->nonseekable = 1;

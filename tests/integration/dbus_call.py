@@ -2,7 +2,7 @@
 """Calls steve over D-Bus and prints "ok VALUE" or "err ERROR.NAME message".
 
     dbus_call.py ADDRESS set PROPERTY TYPE VALUE
-    dbus_call.py ADDRESS call METHOD [TYPE VALUE]
+    dbus_call.py ADDRESS call METHOD [TYPE VALUE]...
 """
 import sys
 
@@ -21,7 +21,7 @@ try:
             if kind != "u" and kind != "t" else TYPES[kind](int(value)))
         print("ok")
     else:
-        args = [TYPES[rest[0]](int(rest[1]))] if rest else []
+        args = [TYPES[kind](int(value)) for kind, value in zip(rest[0::2], rest[1::2])]
         print("ok", getattr(dbus.Interface(obj, "org.steve.Jobserver"), name)(*args))
 except dbus.DBusException as e:
     print("err", e.get_dbus_name(), e.get_dbus_message())

@@ -5,72 +5,32 @@ ran (from the last build's first job to the first build's last job).
 """
 import os
 import subprocess
-import textwrap
+import sys
 import time
 
-from conftest import real_tool
+from conftest import ROOT, real_tool, wait_until
 from test_real_clients import find_cargo, jobserver_env, write_workspace
+
+sys.path.insert(0, str(ROOT / "bench"))
+from fairness import intervals, plain_build, recursive_build, shares  # noqa: E402 (the path first)
 
 JOBS = 4
 SECONDS = 0.3
 
 
-def stamp_rule(log):
-    return (f"\t@echo start $$(date +%s%N) >> {log}; sleep {SECONDS}; "
-            f"echo end $$(date +%s%N) >> {log}\n")
-
-
-def plain_build(directory, log, jobs=40):
-    directory.mkdir(parents=True)
-    (directory / "Makefile").write_text(
-        f"all: $(addprefix job,$(shell seq 1 {jobs}))\njob%:\n" + stamp_rule(log))
-    return directory
-
-
-def recursive_build(directory, log, subs=4, jobs=10):
-    """A top make whose jobs are sub-makes: four processes that each want tokens."""
-    directory.mkdir(parents=True)
-    for i in range(subs):
-        plain_build(directory / f"sub{i}", log, jobs)
-    (directory / "Makefile").write_text(textwrap.dedent(f"""\
-        all: $(addprefix run,$(shell seq 0 {subs - 1}))
-        run%:
-        \t@$(MAKE) -s -C sub$*
-        """))
-    return directory
-
-
-def intervals(log):
-    starts, spans = [], []
-    for line in log.read_text().split("\n"):
-        if line:
-            kind, stamp = line.split()
-            if kind == "start":
-                starts.append(int(stamp))
-            else:
-                spans.append(int(stamp))
-    starts.sort()
-    spans.sort()
-    return list(zip(starts, spans))
-
-
-def shares(logs, since=None):
-    """Each build's part of the job-time run while all of them ran."""
-    jobs = [intervals(log) for log in logs]
-    assert all(jobs), "a build ran no job"
-    begin = max(j[0][0] for j in jobs)
-    if since is not None:
-        begin = max(begin, since)
-    end = min(j[-1][1] for j in jobs)
-    assert end - begin > 4 * SECONDS * 1e9, "the builds hardly overlapped"
-    used = [sum(max(0, min(e, end) - max(s, begin)) for s, e in j) for j in jobs]
-    return [u / sum(used) for u in used]
-
-
-def run_builds(steve, commands, tmp_path):
-    procs = [subprocess.Popen(argv, env=jobserver_env(steve, **env), cwd=tmp_path)
-             for argv, env in commands]
+def run_builds(steve, commands, tmp_path, also=()):
+    """The first build, then the others once it holds a token. steve takes no
+    token back: of builds started at the same instant, the make that reads
+    first may take tokens its long jobs hold for seconds (a recursive make's
+    top holds one per sub-make for the sub-make's whole run); it did so in a
+    third of the starts here, and the recursive build then ran 2/3. Started
+    once the pool is in use, each build gets its share as jobs end."""
+    procs = list(also)
     try:
+        for i, (argv, env) in enumerate(commands):
+            procs.append(subprocess.Popen(argv, env=jobserver_env(steve, **env), cwd=tmp_path))
+            if i == 0 and not also:
+                wait_until(lambda: steve.state().held > 0, what="the first build to take a token", timeout=30)
         assert [p.wait(timeout=180) for p in procs] == [0] * len(procs)
     finally:
         for p in procs:
@@ -97,7 +57,8 @@ def test_a_niced_make_gets_less_than_a_third(start_steve, tmp_path):
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     steve = start_steve(JOBS)
     logs = [tmp_path / "normal.log", tmp_path / "niced.log"]
-    normal = plain_build(tmp_path / "normal", logs[0])
+    # long enough that the first round (each build's first token) weighs little
+    normal = plain_build(tmp_path / "normal", logs[0], jobs=80)
     niced = plain_build(tmp_path / "niced", logs[1])
     run_builds(steve, [([make, "-s", "-C", str(normal)], {}),
                        (["nice", "-n", "10", make, "-s", "-C", str(niced)], {})], tmp_path)
@@ -118,19 +79,31 @@ def test_fifo_policy_serves_in_the_order_processes_ask(start_steve, tmp_path):
 
 
 def test_make_cargo_and_a_recursive_make_each_get_a_third(start_steve, tmp_path):
+    """steve takes no token back: a build that took the pool alone keeps what
+    its long jobs hold until they end (a recursive make's top holds a token
+    for each sub-make's whole run). cargo connects a few hundred ms after a
+    make would; so it starts first, and the makes once it has connected."""
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     cargo = find_cargo()
     steve = start_steve(JOBS)
     logs = [tmp_path / "plain.log", tmp_path / "cargo.log", tmp_path / "recursive.log"]
-    plain = plain_build(tmp_path / "plain", logs[0])
-    recursive = recursive_build(tmp_path / "recursive", logs[2])
-    wrapper = write_workspace(tmp_path / "ws", 24, logs[1], seconds=SECONDS)
+    # Jobs of 0.5 s: what make spends around a job (its poll, read and fork,
+    # the shell) and cargo does not weighs less against them.
+    plain = plain_build(tmp_path / "plain", logs[0], jobs=30, seconds=0.5)
+    recursive = recursive_build(tmp_path / "recursive", logs[2], jobs=8, seconds=0.5)
+    wrapper = write_workspace(tmp_path / "ws", 20, logs[1], seconds=0.5)
     cargo_env = {"RUSTC_WRAPPER": str(wrapper), "CARGO_TARGET_DIR": str(tmp_path / "target"),
                  "PATH": f"{os.path.dirname(cargo)}:{os.environ.get('PATH', '')}"}
-    run_builds(steve, [([make, "-s", "-C", str(plain)], {}),
-                       ([cargo, "build", "--offline", "-q", "--manifest-path", str(tmp_path / "ws" / "Cargo.toml")],
-                        cargo_env),
-                       ([make, "-s", "-C", str(recursive)], {})], tmp_path)
+    first = subprocess.Popen([cargo, "build", "--offline", "-q", "--manifest-path", str(tmp_path / "ws" / "Cargo.toml")],
+                             env=jobserver_env(steve, **cargo_env), cwd=tmp_path)
+    try:
+        steve.wait_state(processes=1, what="cargo to connect", timeout=60)
+        run_builds(steve, [([make, "-s", "-C", str(plain)], {}), ([make, "-s", "-C", str(recursive)], {})],
+                   tmp_path, also=[first])
+    finally:
+        if first.poll() is None:
+            first.kill()
+            first.wait()
     got = shares(logs)
     assert all(0.25 <= s <= 0.42 for s in got), got
 

@@ -95,6 +95,8 @@ def test_status_says_what_holds_who_waits_and_why(watched, system_bus, fake_proc
     assert "Held back: paused, load 14.2 >= 12" in out
     assert re.search(rf"^  {leader} .*leader\.py.*: 1 token, 2 processes, running", out, re.M), out
     assert re.search(rf"^  pid {child} for [0-9.]+s \(build {leader}, user root\)", out, re.M), out
+    # two builds hold or wait: each is owed half the pool
+    assert re.search(rf"^  {leader} .*\n      weight 1024, share 2\.0 of 4 tokens$", out, re.M), out
 
     doc = json.loads(stevie(system_bus, "--status", "--json").stdout)
     pool = doc["pool"]
@@ -106,6 +108,7 @@ def test_status_says_what_holds_who_waits_and_why(watched, system_bus, fake_proc
     assert builds[leader]["processes"] == 2 and builds[leader]["waiting"] == 1 and builds[leader]["held"] == 1
     assert "leader.py" in builds[leader]["command"] and builds[leader]["since"] > 0
     assert builds[other.pid]["processes"] == 1
+    assert (builds[leader]["weight"], builds[leader]["share"]) == (1024, 2.0)
     procs = {p["pid"]: p for p in doc["processes"]}
     assert procs[child]["build"] == leader and procs[child]["waiting"] is True
     assert procs[child]["waiting_since"] > 0 and procs[child]["jobs"] == []
@@ -232,9 +235,10 @@ def test_top_redraws_on_changes_quits_on_q_and_costs_an_idle_steve_nothing(watch
         assert context_switches(steve.pid) == before
         holder = clients(steve)
         holder.do("read", holder.open())
-        # Its row is drawn whole (counters change digit by digit on the screen).
+        # Its row is drawn whole (counters change digit by digit on the screen),
+        # its build's share of the pool and weight with it: all of it, 1024.
         started = time.monotonic()
-        read_until(fd, f"{holder.pid:7d} {holder.pid:7d} root".encode(), 5)
+        read_until(fd, f"{holder.pid:7d} {holder.pid:7d} {'4.0/1024':>12} root".encode(), 5)
         assert time.monotonic() - started < 1.5
         os.write(fd, b"q")
         deadline = time.monotonic() + 10

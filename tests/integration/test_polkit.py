@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, PrivateBus, is_mounted, wait_until
+from conftest import ROOT, STEVIE, PrivateBus, is_mounted, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
 from test_service import activated, activation_fd
 
@@ -173,6 +173,40 @@ def test_example_rule_lets_the_jobserver_group_configure_but_not_manage(shipped_
     out = dbus_call(bus, "call", "ReclaimTokens", "u", "1", user=IN_GROUP)
     assert out.startswith("err org.freedesktop.DBus.Error.AccessDenied"), out
     steve.wait_for_line("org.steve.Jobserver.manage denied: uid 1")
+
+
+def build_weights(bus):
+    out = bus.busctl("--json=short", "call", *OBJ, IFACE, "GetBuilds").stdout
+    return {pid: weight for pid, weight, _, _ in json.loads(out)["data"][0]}
+
+
+def test_a_weight_is_configure_but_lowering_ones_own_is_free(shipped_steve, polkit):
+    _, bus, _ = polkit
+    steve = shipped_steve(3)
+    # Like nice: less than one's nice value gives is anyone's to ask for...
+    assert steve.stevie("--weight", "110", "true", user=STRANGER).returncode == 0
+    steve.wait_for_line("leads a build of weight 110 now")
+    # ...more is not.
+    r = steve.stevie("--weight", "2000", "true", user=STRANGER, check=False)
+    assert r.returncode == 1 and "not allowed to set that weight" in r.stderr, r.stderr
+    holder = subprocess.Popen([str(STEVIE), f"--device={steve.path}", "sleep", "60"])
+    try:
+        wait_until(lambda: holder.pid in build_weights(bus), what="stevie to hold a token")
+        r = steve.stevie("--set-weight", holder.pid, "100", user=STRANGER, check=False)
+        assert r.returncode == 1 and "not allowed" in r.stderr, r.stderr
+        out = dbus_call(bus, "call", "SetWeight", "u", str(holder.pid), "u", "100", user=STRANGER)
+        assert out.startswith("err org.freedesktop.DBus.Error.AccessDenied"), out
+        assert build_weights(bus)[holder.pid] == 1024
+        # configure, which the example rule grants the jobserver group, may
+        steve.stevie("--set-weight", holder.pid, "100", user=IN_GROUP)
+        assert build_weights(bus)[holder.pid] == 100
+        assert dbus_call(bus, "call", "SetWeight", "u", str(holder.pid), "u", "3000", user=IN_GROUP) == "ok None"
+        assert build_weights(bus)[holder.pid] == 3000
+        out = dbus_call(bus, "call", "SetWeight", "u", "999999", "u", "3000", user=IN_GROUP)
+        assert out.startswith("err org.steve.Jobserver.Error.NoSuchProcess"), out
+    finally:
+        holder.kill()
+        holder.wait()
 
 
 def test_authentication_required_is_said_so_on_dbus(shipped_steve, polkit):
