@@ -126,7 +126,6 @@ static int visit_process(const LedgerProcess *p, void *userdata) {
                 (void) proc_unit(c->pid, &c->unit);
         }
         sp = server_describe(p);
-        sp.build = ledger_group_leader(ledger_process_build(p));
         sp.unit = c->unit;
         sp.waiting = c->listed_in == walk->server->listing;
         sp.waiting_since = sp.waiting ? c->waiting_since : 0;

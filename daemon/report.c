@@ -27,8 +27,9 @@ static int report_holder(const ServerProcess *p, void *userdata) {
                                          i ? ", " : "", p->jobs[i].id, d);
         }
         /* log.c escapes what the process wrote into its command line. */
-        log_notice("  pid %d holds %" PRIi64 "%s: %s%s%s", (int) p->pid, p->held,
-                   p->reserved ? " (+1 reserved)" : "", p->cmdline ?: p->comm, len ? "; " : "", list);
+        log_notice("  pid %d holds %" PRIi64 "%s, build %d of weight %" PRIu32 ": %s%s%s", (int) p->pid, p->held,
+                   p->reserved ? " (+1 reserved)" : "", (int) p->build, p->weight, p->cmdline ?: p->comm,
+                   len ? "; " : "", list);
         return 0;
 }
 

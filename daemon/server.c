@@ -108,6 +108,8 @@ ServerProcess server_describe(const LedgerProcess *p) {
                 .pid = c->pid, .ppid = c->stat.ppid, .uid = c->uid, .comm = c->stat.comm,
                 .cmdline = c->cmdline_tried ? c->cmdline : NULL,
                 .held = ledger_process_held(p), .reserved = ledger_process_reserved(p),
+                .build = ledger_group_leader(ledger_process_build(p)),
+                .weight = ledger_group_weight(ledger_process_build(p)),
         };
 
         sp.jobs = ledger_process_jobs(p, &sp.n_jobs);

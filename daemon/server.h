@@ -39,8 +39,9 @@ typedef struct ServerProcess {
         bool reserved;
         const LedgerJob *jobs;
         size_t n_jobs;
+        pid_t build;                    /* who leads its build: its top-most client ancestor, or itself */
+        uint32_t weight;                /* its build's */
         /* server_foreach_process() only: */
-        pid_t build;                    /* its top-most ancestor that is a client, or itself */
         const char *unit;               /* systemd unit or cgroup; NULL if unknown */
         bool waiting;
         uint64_t waiting_since;         /* CLOCK_MONOTONIC usec */

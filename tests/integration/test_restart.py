@@ -235,6 +235,20 @@ def test_run_time_changes_outlive_steve(keeper, clients):
     assert steve.stevie("--get-jobs", "--get-paused").stdout.split() == [str(JOBS), "1"]
 
 
+def test_a_builds_weight_outlives_steve(keeper, clients):
+    steve = keeper.start()
+    a, b = clients(steve), clients(steve)
+    a.do("read", a.open())
+    b.do("read", b.open())
+    steve.stevie("--set-weight", a.pid, "300")
+    steve.proc.kill()
+    steve.proc.wait()
+    steve = keeper.start()
+    st = steve.state()
+    assert any(f"pid {a.pid} holds 1, build {a.pid} of weight 300:" in l for l in st.lines), st.lines
+    assert any(f"pid {b.pid} holds 1, build {b.pid} of weight 1024:" in l for l in st.lines), st.lines
+
+
 def test_job_ids_go_on(keeper, clients):
     steve = keeper.start()
     c = clients(steve)
