@@ -5,86 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "ledger.h"
-
-/* The whole-ledger walk is O(processes + waiters): on every operation only in
- * builds that ask for it (-Dledger-checks=true: the tests' sanitizer build,
- * the fuzzers), never on the token path of a default or distribution build. */
-#if STEVE_LEDGER_CHECKS
-#define check_invariant(l) assert(ledger_consistent(l))
-#else
-#define check_invariant(l) ((void) 0)
-#endif
-
-/* Where a queued waiter waits. */
-enum {
-        PLACE_NONE,
-        PLACE_QUEUE,            /* the pool's queue */
-        PLACE_PROCESS,          /* parked: its process is at the per-process limit */
-        PLACE_USER,             /* parked: its user is at the per-user limit */
-};
-
-/* A member of a group's turn: one of its sub-groups, or its own process. */
-typedef struct LedgerShare {
-        LedgerGroup *group;
-        bool self;                      /* the group's own process, not the whole group */
-        bool active;                    /* in the turn: it has waiters in the pool's queue */
-        TAILQ_ENTRY(LedgerShare) link;
-} LedgerShare;
-
-/* A build or sub-build: the subtree of client processes one process leads.
- * It outlives its leader while its members live, so that they stay where
- * they were. */
-struct LedgerGroup {
-        LedgerGroup *parent;            /* NULL: the root, whose members are the builds */
-        LedgerProcess *process;         /* its leader; NULL once it exited */
-        pid_t leader;
-        uint32_t weight;
-        unsigned n_refs;                /* its leader while attached, and its sub-groups */
-        int64_t taken;                  /* held and reserved by its whole subtree */
-        size_t waiting;                 /* its subtree's waiters in the pool's queue */
-        bool demanding;                 /* a build that takes or waits: in the ledger's demand */
-        LedgerShare as_member;          /* in its parent's turn */
-        LedgerShare as_self;            /* its leader's own waiters, in its own turn */
-        TAILQ_HEAD(, LedgerShare) turn; /* the members with waiters, least recently served first */
-        int64_t check_taken;            /* ledger_consistent()'s recount */
-        size_t check_waiting;
-        TAILQ_ENTRY(LedgerGroup) build_link;    /* a build: in the ledger's builds */
-};
-
-/* Everything one uid holds, reserved and waits for. */
-struct LedgerUser {
-        uid_t uid;
-        size_t n_processes;
-        int64_t held;
-        uint32_t reserved;
-        size_t queued;                  /* its waiters in the pool's queue */
-        TAILQ_HEAD(, LedgerWaiter) parked;
-};
-
-struct Ledger {
-        uint32_t jobs;
-        int64_t available;              /* negative while holders keep more than a shrunk pool */
-        int64_t held;
-        uint32_t reserved;
-        uint64_t reservation_timeout;
-        uint64_t next_job_id;
-        size_t n_processes, n_waiters, n_parked;
-        LedgerLimits limits;
-        bool throttled;                 /* the system is busy: only min_jobs */
-        LedgerGroup root;
-        uint64_t demand;                /* the weights of the builds that take or wait */
-        TAILQ_HEAD(, LedgerGroup) builds;
-
-        TAILQ_HEAD(, LedgerWaiter) waiters;
-        TAILQ_HEAD(ReservationList, LedgerProcess) reservations;       /* deadline order */
-        TAILQ_HEAD(, LedgerProcess) processes;
-        void *users;                    /* tsearch() tree of LedgerUser, by uid */
-
-        const LedgerCallbacks *callbacks;
-        void *userdata;
-};
+#include "ledger-internal.h"
 
 int ledger_new(uint32_t jobs, uint64_t reservation_timeout, const LedgerCallbacks *callbacks, void *userdata,
                Ledger **ret) {
@@ -151,172 +72,7 @@ static void user_put(Ledger *l, LedgerUser *u) {
         free(u);
 }
 
-/* Groups */
-
-uint32_t ledger_weight_of_nice(int nice) {
-        /* The kernel's sched_prio_to_weight[], so that nice means for tokens
-         * what it means for CPU time. */
-        static const uint32_t weights[40] = {
-                88761, 71755, 56483, 46273, 36291, 29154, 23254, 18705, 14949, 11916,
-                9548,  7620,  6100,  4904,  3906,  3121,  2501,  1991,  1586,  1277,
-                1024,  820,   655,   526,   423,   335,   272,   215,   172,   137,
-                110,   87,    70,    56,    45,    36,    29,    23,    18,    15,
-        };
-        return weights[nice < -20 ? 0 : nice > 19 ? 39 : nice + 20];
-}
-
-static bool is_build(const LedgerGroup *g) {
-        return g->parent && !g->parent->parent;
-}
-
-static LedgerGroup *build_of(const LedgerGroup *g) {
-        while (!is_build(g))
-                g = g->parent;
-        return (LedgerGroup *) g;
-}
-
-/* A build takes or waits: its weight counts in everyone's share. */
-static void build_refresh(Ledger *l, LedgerGroup *b) {
-        bool demanding = b->taken > 0 || b->waiting > 0;
-
-        if (demanding == b->demanding)
-                return;
-        b->demanding = demanding;
-        if (demanding)
-                l->demand += b->weight;
-        else
-                l->demand -= b->weight;
-}
-
-static void share_activate(LedgerShare *s, bool active) {
-        LedgerGroup *g = s->self ? s->group : s->group->parent;
-
-        if (s->active == active)
-                return;
-        s->active = active;
-        if (active)
-                TAILQ_INSERT_TAIL(&g->turn, s, link);
-        else
-                TAILQ_REMOVE(&g->turn, s, link);
-}
-
-/* Tokens p holds or has reserved, up its groups. */
-static void add_taken(Ledger *l, LedgerProcess *p, int64_t n) {
-        for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
-                g->taken += n;
-                if (is_build(g))
-                        build_refresh(l, g);
-        }
-}
-
-/* A waiter of p's joins (+1) or leaves (-1) the pool's queue. */
-static void add_waiting(Ledger *l, LedgerProcess *p, int n) {
-        share_activate(&p->group->as_self, !TAILQ_EMPTY(&p->turn));
-        for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
-                g->waiting += (size_t) n;
-                share_activate(&g->as_member, g->waiting > 0);
-                if (is_build(g))
-                        build_refresh(l, g);
-        }
-}
-
-static int group_new(Ledger *l, LedgerProcess *p, LedgerGroup *parent, uint32_t weight) {
-        LedgerGroup *g = calloc(1, sizeof *g);
-
-        if (!g)
-                return -ENOMEM;
-        g->parent = parent;
-        g->process = p;
-        g->leader = p->pid;
-        g->weight = weight;
-        g->n_refs = 1;
-        g->as_member = (LedgerShare) { .group = g };
-        g->as_self = (LedgerShare) { .group = g, .self = true };
-        TAILQ_INIT(&g->turn);
-        if (parent->parent)
-                parent->n_refs++;
-        else
-                TAILQ_INSERT_TAIL(&l->builds, g, build_link);
-        p->group = g;
-        return 0;
-}
-
-/* Groups go with the last of their leader and members. */
-static void group_put(Ledger *l, LedgerGroup *g) {
-        while (g->parent && --g->n_refs == 0) {
-                LedgerGroup *parent = g->parent;
-
-                assert(g->taken == 0 && g->waiting == 0 && !g->as_member.active);
-                if (is_build(g)) {
-                        build_refresh(l, g);
-                        TAILQ_REMOVE(&l->builds, g, build_link);
-                }
-                free(g);
-                g = parent;
-        }
-}
-
-/* a goes before b in their group's turn: further below its weighted share.
- * A build's leader runs one job on the slot it was started with, which no
- * token counts; so does every build, and counting it keeps a build that
- * weighs little from taking tokens it is not owed. */
-static bool share_before(const LedgerShare *a, const LedgerShare *b) {
-        const LedgerGroup *ga = a->group, *gb = b->group;
-        int64_t ta = a->self ? ga->process->held + ga->process->reserved : ga->taken;
-        int64_t tb = b->self ? gb->process->held + gb->process->reserved : gb->taken;
-
-        if (!a->self && is_build(ga)) {
-                ta++;
-                tb++;
-        }
-        return ta * (int64_t) gb->weight < tb * (int64_t) ga->weight;
-}
-
-/* The waiter the fair policy serves next: down from the root, each time to
- * the member furthest below its share, among equals the one served least
- * recently; within a process, the one that came first. */
-static LedgerWaiter *fair_next(Ledger *l) {
-        LedgerGroup *g = &l->root;
-
-        for (;;) {
-                LedgerShare *best = TAILQ_FIRST(&g->turn), *s;
-
-                if (!best)
-                        return NULL;
-                for (s = TAILQ_NEXT(best, link); s; s = TAILQ_NEXT(s, link))
-                        if (share_before(s, best))
-                                best = s;
-                TAILQ_REMOVE(&g->turn, best, link);
-                TAILQ_INSERT_TAIL(&g->turn, best, link);
-                if (best->self)
-                        return TAILQ_FIRST(&g->process->turn);
-                g = best->group;
-        }
-}
-
 /* Limits */
-
-static bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
-        return l->limits.per_process_limit > 0 &&
-               p->held + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
-}
-
-/* How many more tokens the user may come to hold; INT64_MAX without a limit. */
-static int64_t user_room(const Ledger *l, const LedgerUser *u) {
-        if (l->limits.per_user_limit == 0)
-                return INT64_MAX;
-        return (int64_t) l->limits.per_user_limit - u->held - (int64_t) u->reserved;
-}
-
-static bool user_at_limit(const Ledger *l, const LedgerUser *u) {
-        return user_room(l, u) <= 0;
-}
-
-/* Whether the pool hands out tokens at all right now, limits considered. */
-static bool pool_open(const Ledger *l) {
-        return !l->limits.paused &&
-               (!l->throttled || l->held + (int64_t) l->reserved < (int64_t) l->limits.min_jobs);
-}
 
 static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
         return l->available > 0 && TAILQ_EMPTY(&l->waiters) && pool_open(l) &&
@@ -351,17 +107,6 @@ int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid) {
         return ledger_process_attach_under(l, p, pid, uid, NULL, 0);
 }
 
-int ledger_process_set_weight(Ledger *l, LedgerProcess *p, uint32_t weight) {
-        LedgerGroup *g = p->group;
-
-        if (weight == 0 || weight > LEDGER_WEIGHT_MAX)
-                return -EINVAL;
-        if (is_build(g) && g->demanding)
-                l->demand += (uint64_t) weight - g->weight;
-        g->weight = weight;
-        return 0;
-}
-
 /* Room for every token p could come to hold through its queued reads, so that
  * serving a waiter later never needs memory. */
 static int reserve_job_slots(LedgerProcess *p, size_t extra) {
@@ -393,7 +138,7 @@ static void give_token(Ledger *l, LedgerProcess *p, uint64_t now) {
         p->user->held++;
         p->ever_acquired = true;
         l->held++;
-        add_taken(l, p, 1);
+        group_add_taken(l, p, 1);
         changed(l, p);
 }
 
@@ -405,7 +150,7 @@ static void take_tokens(Ledger *l, LedgerProcess *p, uint64_t n) {
         p->held -= (int64_t) n;
         p->user->held -= (int64_t) n;
         l->held -= (int64_t) n;
-        add_taken(l, p, -(int64_t) n);
+        group_add_taken(l, p, -(int64_t) n);
         changed(l, p);
 }
 
@@ -415,7 +160,7 @@ static void drop_reservation(Ledger *l, LedgerProcess *p) {
         p->reserved = false;
         p->user->reserved--;
         l->reserved--;
-        add_taken(l, p, -1);
+        group_add_taken(l, p, -1);
 }
 
 /* Kept in deadline order: a claim's timeout may be shorter than a poller's. */
@@ -427,7 +172,7 @@ static void reserve_token(Ledger *l, LedgerProcess *p, uint64_t now, uint64_t ti
         p->reserved = true;
         p->user->reserved++;
         p->reservation_deadline = now + timeout;
-        add_taken(l, p, 1);
+        group_add_taken(l, p, 1);
         TAILQ_FOREACH_REVERSE(q, &l->reservations, ReservationList, reservation_link)
                 if (q->reservation_deadline <= p->reservation_deadline)
                         break;
@@ -448,7 +193,7 @@ static void dequeue(Ledger *l, LedgerWaiter *w) {
                 TAILQ_REMOVE(&p->turn, w, turn_link);
                 p->user->queued--;
                 l->n_waiters--;
-                add_waiting(l, p, -1);
+                group_add_waiting(l, p, -1);
                 break;
         case PLACE_PROCESS:
                 TAILQ_REMOVE(&p->parked, w, queue_link);
@@ -492,7 +237,7 @@ static void place(Ledger *l, LedgerWaiter *w, bool at_head) {
                 TAILQ_INSERT_TAIL(&p->turn, w, turn_link);
                 p->user->queued++;
                 l->n_waiters++;
-                add_waiting(l, p, 1);
+                group_add_waiting(l, p, 1);
         }
         TAILQ_INSERT_TAIL(&p->waiters, w, process_link);
         w->queued = true;
@@ -541,7 +286,7 @@ static void unpark(Ledger *l, LedgerProcess *p) {
 }
 
 static LedgerWaiter *next_waiter(Ledger *l) {
-        return l->limits.policy == LEDGER_POLICY_FIFO ? TAILQ_FIRST(&l->waiters) : fair_next(l);
+        return l->limits.policy == LEDGER_POLICY_FIFO ? TAILQ_FIRST(&l->waiters) : group_fair_next(l);
 }
 
 /* Hands free tokens to waiters, in the order the policy says. */
@@ -576,7 +321,7 @@ static void serve_waiters(Ledger *l, uint64_t now) {
 /* Whether p, which waits for nothing now, may be kept a token it is owed:
  * its build is below its share (itself counted in the demand). */
 static bool may_claim(const Ledger *l, const LedgerProcess *p) {
-        const LedgerGroup *b = build_of(p->group);
+        const LedgerGroup *b = group_build_of(p->group);
         uint64_t demand = l->demand + (b->demanding ? 0 : b->weight);
 
         /* One that waits already (a poller, a blocked thread) gets its token that way. */
@@ -648,19 +393,6 @@ void ledger_cancel(Ledger *l, LedgerWaiter *w) {
         unpark_user(l, u);
 }
 
-/* Whether p's build would be served before every other build that waits,
- * were p waiting itself: further below its share than each (an equal one
- * has waited longer). */
-static bool first_in_turn(const Ledger *l, const LedgerProcess *p) {
-        const LedgerGroup *b = build_of(p->group);
-        const LedgerShare *s;
-
-        TAILQ_FOREACH(s, &l->root.turn, link)
-                if (s->group != b && !share_before(&b->as_member, s))
-                        return false;
-        return true;
-}
-
 /* n tokens come back to the pool from p's hands. A client returns a token
  * when its job ends and asks for one for its next job right after (make,
  * cargo): at the instant of the return it waits for nothing, so handing the
@@ -670,7 +402,7 @@ static bool first_in_turn(const Ledger *l, const LedgerProcess *p) {
 static void return_tokens(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now, bool may_keep) {
         take_tokens(l, p, n);
         l->available += (int64_t) n;
-        if (may_keep && !TAILQ_EMPTY(&l->waiters) && may_claim(l, p) && first_in_turn(l, p))
+        if (may_keep && !TAILQ_EMPTY(&l->waiters) && may_claim(l, p) && group_first_in_turn(l, p))
                 reserve_token(l, p, now, l->limits.claim_timeout);
         unpark(l, p);
         serve_waiters(l, now);
@@ -749,7 +481,7 @@ int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState
         u->held += st->held;
         l->held += st->held;
         l->available -= st->held;
-        add_taken(l, p, st->held);
+        group_add_taken(l, p, st->held);
         p->absorb = st->absorb;
         p->ever_acquired = st->ever_acquired;
         p->returned_implicit = st->returned_implicit;
@@ -963,45 +695,6 @@ const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n) {
         return p->jobs;
 }
 
-const LedgerGroup *ledger_process_group(const LedgerProcess *p) {
-        return p->group;
-}
-
-const LedgerGroup *ledger_process_build(const LedgerProcess *p) {
-        return build_of(p->group);
-}
-
-pid_t ledger_group_leader(const LedgerGroup *g) {
-        return g->leader;
-}
-
-uint32_t ledger_group_weight(const LedgerGroup *g) {
-        return g->weight;
-}
-
-int64_t ledger_group_taken(const LedgerGroup *g) {
-        return g->taken;
-}
-
-size_t ledger_group_waiting(const LedgerGroup *g) {
-        return g->waiting;
-}
-
-double ledger_build_share(const Ledger *l, const LedgerGroup *build) {
-        uint64_t demand = l->demand + (build->demanding ? 0 : build->weight);
-        return (double) l->jobs * build->weight / (double) demand;
-}
-
-int ledger_foreach_build(const Ledger *l, int (*fn)(const LedgerGroup *g, void *userdata), void *userdata) {
-        const LedgerGroup *g;
-        int r;
-
-        TAILQ_FOREACH(g, &l->builds, build_link)
-                if ((r = fn(g, userdata)) < 0)
-                        return r;
-        return 0;
-}
-
 const LedgerProcess *ledger_waiter_process(const LedgerWaiter *w) {
         return w->process;
 }
@@ -1020,127 +713,4 @@ bool ledger_waiter_queued(const LedgerWaiter *w) {
 
 bool ledger_waiter_parked(const LedgerWaiter *w) {
         return w->parked;
-}
-
-/* The invariant */
-
-typedef struct Tally {
-        const Ledger *l;
-        bool ok;
-        size_t n_user_parked, n_users;
-} Tally;
-
-static void check_user(const void *node, VISIT which, void *closure) {
-        const LedgerUser *u = *(const LedgerUser *const *) node;
-        Tally *tally = closure;
-        const Ledger *l = tally->l;
-        const LedgerProcess *p;
-        const LedgerWaiter *w;
-        int64_t held = 0;
-        uint32_t reserved = 0;
-        size_t n = 0, queued = 0;
-
-        if (which != postorder && which != leaf)
-                return;
-        tally->n_users++;
-        TAILQ_FOREACH(p, &l->processes, process_link)
-                if (p->user == u) {
-                        held += p->held;
-                        reserved += p->reserved;
-                        n++;
-                }
-        TAILQ_FOREACH(w, &l->waiters, queue_link)
-                queued += w->process->user == u;
-        TAILQ_FOREACH(w, &u->parked, queue_link) {
-                if (w->place != PLACE_USER || w->process->user != u)
-                        tally->ok = false;
-                tally->n_user_parked++;
-        }
-        /* Parked only while as many of its waiters as it has room for are queued. */
-        if (!TAILQ_EMPTY(&u->parked) && (int64_t) u->queued < user_room(l, u))
-                tally->ok = false;
-        if (held != u->held || reserved != u->reserved || n != u->n_processes || queued != u->queued)
-                tally->ok = false;
-}
-
-/* Whether each group's counts and turn are what its members add up to. The
- * groups' check fields are scratch space for the recount. */
-static bool groups_consistent(const Ledger *l) {
-        const LedgerProcess *p;
-        const LedgerGroup *b;
-        uint64_t demand = 0;
-
-        TAILQ_FOREACH(p, &l->processes, process_link)
-                for (LedgerGroup *g = p->group; g->parent; g = g->parent)
-                        g->check_taken = g->check_waiting = 0;
-        TAILQ_FOREACH(p, &l->processes, process_link) {
-                const LedgerWaiter *w;
-                size_t n = 0;
-
-                TAILQ_FOREACH(w, &p->turn, turn_link) {
-                        if (w->place != PLACE_QUEUE || w->process != p)
-                                return false;
-                        n++;
-                }
-                if (p->group->process != p || p->group->as_self.active != (n > 0))
-                        return false;
-                for (LedgerGroup *g = p->group; g->parent; g = g->parent) {
-                        g->check_taken += p->held + p->reserved;
-                        g->check_waiting += n;
-                }
-        }
-        TAILQ_FOREACH(p, &l->processes, process_link)
-                for (const LedgerGroup *g = p->group; g->parent; g = g->parent)
-                        if (g->check_taken != g->taken || g->check_waiting != g->waiting ||
-                            g->as_member.active != (g->waiting > 0) || g->weight == 0 ||
-                            (is_build(g) && g->demanding != (g->taken > 0 || g->waiting > 0)))
-                                return false;
-        TAILQ_FOREACH(b, &l->builds, build_link)
-                if (b->demanding)
-                        demand += b->weight;
-        return demand == l->demand;
-}
-
-bool ledger_consistent(const Ledger *l) {
-        const LedgerProcess *p;
-        const LedgerWaiter *w;
-        Tally t = { .l = l, .ok = true };
-        int64_t held = 0;
-        uint32_t reserved = 0;
-        size_t n_processes = 0, n_waiters = 0, n_parked = 0, n_mine = 0;
-
-        TAILQ_FOREACH(p, &l->processes, process_link) {
-                if (p->held < 0 || p->n_jobs != (size_t) p->held)
-                        return false;
-                held += p->held;
-                reserved += p->reserved;
-                n_processes++;
-                TAILQ_FOREACH(w, &p->parked, queue_link) {
-                        /* Parked only while its process really is at its limit. */
-                        if (w->place != PLACE_PROCESS || !process_at_limit(l, p))
-                                return false;
-                        n_parked++;
-                }
-                TAILQ_FOREACH(w, &p->waiters, process_link) {
-                        if (w->process != p || !w->queued || w->place == PLACE_NONE)
-                                return false;
-                        n_mine++;
-                }
-        }
-        TAILQ_FOREACH(w, &l->waiters, queue_link) {
-                if (w->place != PLACE_QUEUE)
-                        return false;
-                n_waiters++;
-        }
-        twalk_r(l->users, check_user, &t);
-        if (!t.ok || n_mine != n_waiters + n_parked + t.n_user_parked)
-                return false;
-
-        /* Nobody waits while a token lies free, unless the limits say so. */
-        if (n_waiters > 0 && l->available > 0 && pool_open(l))
-                return false;
-
-        return groups_consistent(l) && held == l->held && reserved == l->reserved && n_processes == l->n_processes &&
-               n_waiters == l->n_waiters && n_parked + t.n_user_parked == l->n_parked &&
-               l->available + l->held + (int64_t) l->reserved == (int64_t) l->jobs;
 }
