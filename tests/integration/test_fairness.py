@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from conftest import ROOT, real_tool, wait_until
 from test_real_clients import find_cargo, jobserver_env, write_workspace
 
@@ -18,7 +20,7 @@ JOBS = 4
 SECONDS = 0.3
 
 
-def run_builds(steve, commands, tmp_path, also=()):
+def run_builds(steve, commands, tmp_path, also=(), jobs=JOBS):
     """The first build, then the others once it holds a token. steve takes no
     token back: of builds started at the same instant, the make that reads
     first may take tokens its long jobs hold for seconds (a recursive make's
@@ -38,7 +40,7 @@ def run_builds(steve, commands, tmp_path, also=()):
                 p.kill()
                 p.wait()
     st = steve.wait_state(processes=0)
-    assert (st.available, st.held, st.reserved) == (JOBS, 0, 0)
+    assert (st.available, st.held, st.reserved) == (jobs, 0, 0)
 
 
 def test_a_recursive_make_and_a_plain_one_share_the_pool_evenly(start_steve, tmp_path):
@@ -78,11 +80,14 @@ def test_fifo_policy_serves_in_the_order_processes_ask(start_steve, tmp_path):
     assert got[1] > 0.55, got
 
 
-def test_make_cargo_and_a_recursive_make_each_get_a_third(start_steve, tmp_path):
+def test_make_cargo_and_a_recursive_make_each_get_a_third(start_steve, tmp_path, transport):
     """steve takes no token back: a build that took the pool alone keeps what
     its long jobs hold until they end (a recursive make's top holds a token
     for each sub-make's whole run). cargo connects a few hundred ms after a
     make would; so it starts first, and the makes once it has connected."""
+    if transport == "cuse":
+        pytest.skip("in the VM's emulated CPU rustc's compile outlasts the job tenfold: cargo's job-time "
+                    "measures the emulator, not the pool (measured: 25/51/25 %); this runs on FUSE")
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     cargo = find_cargo()
     steve = start_steve(JOBS)
@@ -154,3 +159,35 @@ def test_a_weight_changed_at_run_time_counts_from_then_on(start_steve, tmp_path)
     after = shares(logs, since=changed + int(0.5e9))
     assert after[1] < 1 / 3, (before, after)
     assert after[1] < before[1], (before, after)
+
+
+def ninja_build(directory, log, jobs, seconds):
+    directory.mkdir(parents=True)
+    outs = " ".join(f"out{i}" for i in range(jobs))
+    (directory / "build.ninja").write_text(
+        "rule job\n"
+        f"  command = echo start $$(date +%s%N) >> {log}; sleep {seconds}; echo end $$(date +%s%N) >> {log}; "
+        "touch $out\n" + "".join(f"build out{i}: job\n" for i in range(jobs)) + f"default {outs}\n")
+    return directory
+
+
+def test_ninja_beside_a_recursive_make_gets_its_share(start_steve, tmp_path, transport):
+    """ninja 1.13 reads without blocking and tries again only when one of its
+    jobs ends: served in the order processes ask it lost to every blocking
+    and polling reader. Claims keep its next token for it."""
+    if transport != "cuse":
+        pytest.skip("ninja takes a FIFO or (patched as Gentoo does) a character device, never a FUSE file")
+    ninja = real_tool("STEVE_TEST_NINJA", "ninja 1.13 taking character devices")
+    make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
+    got = {}
+    for policy in ("fifo", "fair"):
+        steve = start_steve(JOBS, f"--policy={policy}")
+        logs = [tmp_path / f"{policy}-ninja.log", tmp_path / f"{policy}-recursive.log"]
+        ninja_dir = ninja_build(tmp_path / f"{policy}-ninja", logs[0], 40, 0.5)
+        recursive = recursive_build(tmp_path / f"{policy}-recursive", logs[1], jobs=10, seconds=0.5)
+        run_builds(steve, [([ninja, "--quiet", "-C", str(ninja_dir)], {}), ([make, "-s", "-C", str(recursive)], {})],
+                   tmp_path)
+        got[policy] = shares(logs)
+        steve.stop()
+    print(f"ninja beside a recursive make: fifo {got['fifo'][0]:.0%}, fair {got['fair'][0]:.0%}")
+    assert 0.40 <= got["fair"][0] <= 0.60, got
