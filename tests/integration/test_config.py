@@ -114,6 +114,26 @@ def test_sighup_rereads_the_file_and_says_so_to_the_service_manager(start_steve,
     assert st.available == 3
 
 
+def test_the_policy_is_read_from_the_file_and_reloaded(start_steve, config):
+    path = config("policy = fifo\nclaim-timeout = 0.2\n")
+    steve = start_steve(None, f"--config={path}")
+    assert steve.stevie("--get-policy").stdout == "fifo\n"
+    config("policy = fair\n")
+    start = len(steve.lines)
+    os.kill(steve.pid, signal.SIGHUP)
+    steve.wait_for_line("Reloaded", start)
+    assert steve.stevie("--get-policy").stdout == "fair\n"
+    config("policy = lottery\n")
+    start = len(steve.lines)
+    os.kill(steve.pid, signal.SIGHUP)
+    steve.wait_for_line("policy", start)
+    assert steve.stevie("--get-policy").stdout == "fair\n"
+    r = steve.stevie("--set-policy=lottery", check=False)
+    assert r.returncode == 2 and "invalid policy 'lottery' (fair or fifo)" in r.stderr, r.stderr
+    steve.stevie("--set-policy=fifo")
+    assert steve.stevie("--get-policy").stdout == "fifo\n"
+
+
 def test_a_bad_reload_keeps_everything_and_says_why(start_steve, config):
     path = config("jobs = 3\n")
     steve = start_steve(None, f"--config={path}")
