@@ -433,7 +433,7 @@ int main(int argc, char *argv[]) {
                         json = true;
                 else if (c == ARG_SESSION)
                         session = true;
-                else if (c == ARG_DEVICE)
+                else if (c == ARG_DEVICE && optarg)   /* getopt gives one; clang-tidy cannot tell */
                         path = optarg;
                 else if (c == 'h') {
                         help();
