@@ -327,3 +327,6 @@ def test_bash_completion_offers_options_and_values(stage):
     assert complete(stage, "steve", "--bus", "") == ["system", "session", "none"]
     assert "--get-jobs" in complete(stage, "stevie", "--get-")
     assert "--set-jobs=" in complete(stage, "stevie", "--set-j")
+    # --set-weight's pid and weight are its own, not a command to run
+    assert "--get-policy" in complete(stage, "stevie", "--set-weight", "12", "34", "--get-p")
+    assert "--weight=" in complete(stage, "stevie", "--weig")
