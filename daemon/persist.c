@@ -351,9 +351,14 @@ static int collect_process(const StateProcess *p, uint32_t index, void *userdata
         return 0;
 }
 
+/* Start times are clock ticks: a child started within its parent's tick
+ * comes after it by pid (pids wrap, rarely within a tick). */
 static int by_start_time(const void *x, const void *y) {
-        uint64_t a = ((const Adoptee *) x)->process.start_time, b = ((const Adoptee *) y)->process.start_time;
-        return (a > b) - (a < b);
+        const StateProcess *a = &((const Adoptee *) x)->process, *b = &((const Adoptee *) y)->process;
+
+        if (a->start_time != b->start_time)
+                return (a->start_time > b->start_time) - (a->start_time < b->start_time);
+        return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
 int server_adopt(Server *s, State *st) {

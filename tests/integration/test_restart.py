@@ -12,11 +12,15 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
 
-from conftest import STEVE, STEVIE, JOBS, Keeper, is_mounted, wait_until
+from conftest import ROOT, STEVE, STEVIE, JOBS, Keeper, is_mounted, real_tool, wait_until
+
+sys.path.insert(0, str(ROOT / "bench"))
+from fairness import recursive_build  # noqa: E402 (the path first)
 
 
 def crash(sig):
@@ -356,3 +360,24 @@ def test_stevie_running_a_command_keeps_its_token(event, keeper, clients):
     assert run.wait(timeout=30) == 0
     assert "cannot return the token" not in run.stderr.read()
     steve.wait_state(available=JOBS, held=0, processes=0)
+
+
+def test_a_sub_build_is_found_in_its_build_again(keeper, tmp_path):
+    """Adopted parents first: a sub-make joins its top make's build again."""
+    make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
+    steve = keeper.start()
+    top = subprocess.Popen([make, "-s", "-C", str(recursive_build(tmp_path / "r", tmp_path / "log", 2, 6, 3))],
+                           env=dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{steve.path}"))
+    try:
+        def sub_holders():
+            lines = steve.state().lines
+            return [l for l in lines if " holds " in l and "-C sub" in l]
+        wait_until(lambda: sub_holders(), what="a sub-make to hold a token", timeout=30)
+        steve.proc.kill()
+        steve.proc.wait()
+        steve = keeper.start()
+        held = sub_holders()
+        assert held and all(f", build {top.pid} of weight" in l for l in held), held
+    finally:
+        top.kill()
+        top.wait()
