@@ -2,9 +2,8 @@
 #pragma once
 
 /*
- * A map from one pid to another (a thread to its process, a process to
- * its build's leader), in a tsearch() tree: what threads.c caches and
- * monitor.c remembers during one listing.
+ * A map from one pid to another (a thread to its process), in a tsearch()
+ * tree: what threads.c caches.
  */
 
 #include <stdbool.h>
