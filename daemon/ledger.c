@@ -83,12 +83,14 @@ static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
 
 int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
                                 uint32_t weight) {
-        LedgerUser *u = user_get(l, uid);
+        LedgerUser *u;
 
-        if (!u)
-                return -ENOMEM;
+        /* Before the user is made: a refused attach leaves no user behind. */
         if (weight > LEDGER_WEIGHT_MAX)
                 return -EINVAL;
+        u = user_get(l, uid);
+        if (!u)
+                return -ENOMEM;
         *p = (LedgerProcess) { .pid = pid, .uid = uid, .user = u };
         u->n_processes++;
         if (group_new(l, p, parent ? parent->group : &l->root, weight ? weight : LEDGER_WEIGHT_DEFAULT) < 0) {

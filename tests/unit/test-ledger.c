@@ -788,6 +788,15 @@ TEST(a_refused_nonblocking_reader_below_its_share_claims_the_next_token) {
         ledger_free(l);
 }
 
+TEST(an_attach_with_a_weight_out_of_range_leaves_nothing) {
+        Ledger *l; Events e; LedgerProcess a;
+        setup(&l, &e, 4);
+        CHECK_EQ(ledger_process_attach_under(l, &a, 10, 1000, NULL, LEDGER_WEIGHT_MAX + 1), -EINVAL);
+        CHECK_EQ(st(l).processes, 0);
+        CHECK(ledger_consistent(l));
+        ledger_free(l);         /* asserts that no user was left */
+}
+
 TEST(restore_keeps_the_weight_and_the_build) {
         Ledger *l; Events e; LedgerProcess top, sub;
         LedgerProcessState s = { .pid = 21, .uid = 1000, .held = 1, .weight = 110 };
