@@ -198,9 +198,17 @@ size_t ledger_group_waiting(const LedgerGroup *g) {
         return g->waiting;
 }
 
+/* The weights of the builds that take or wait, b's counted whether or not. */
+static uint64_t demand_with(const Ledger *l, const LedgerGroup *b) {
+        return l->demand + (b->demanding ? 0 : b->weight);
+}
+
+bool group_below_share(const Ledger *l, const LedgerGroup *b) {
+        return (uint64_t) b->taken * demand_with(l, b) < (uint64_t) l->jobs * b->weight;
+}
+
 double ledger_build_share(const Ledger *l, const LedgerGroup *build) {
-        uint64_t demand = l->demand + (build->demanding ? 0 : build->weight);
-        return (double) l->jobs * build->weight / (double) demand;
+        return (double) l->jobs * build->weight / (double) demand_with(l, build);
 }
 
 int ledger_foreach_build(const Ledger *l, int (*fn)(const LedgerGroup *g, void *userdata), void *userdata) {

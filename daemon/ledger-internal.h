@@ -128,5 +128,7 @@ void group_add_taken(Ledger *l, LedgerProcess *p, int64_t n);
 void group_add_waiting(Ledger *l, LedgerProcess *p, int n);
 LedgerWaiter *group_fair_next(Ledger *l);
 bool group_first_in_turn(const Ledger *l, const LedgerProcess *p);
+/* b takes fewer tokens than its weighted share of the pool, itself demanding. */
+bool group_below_share(const Ledger *l, const LedgerGroup *b);
 bool groups_consistent(const Ledger *l);
 

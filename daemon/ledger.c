@@ -323,14 +323,11 @@ static void serve_waiters(Ledger *l, uint64_t now) {
 /* Whether p, which waits for nothing now, may be kept a token it is owed:
  * its build is below its share (itself counted in the demand). */
 static bool may_claim(const Ledger *l, const LedgerProcess *p) {
-        const LedgerGroup *b = group_build_of(p->group);
-        uint64_t demand = l->demand + (b->demanding ? 0 : b->weight);
-
         /* One that waits already (a poller, a blocked thread) gets its token that way. */
         if (l->limits.policy != LEDGER_POLICY_FAIR || l->limits.claim_timeout == 0 || p->reserved ||
             !TAILQ_EMPTY(&p->waiters) || process_at_limit(l, p) || user_at_limit(l, p->user))
                 return false;
-        return (uint64_t) b->taken * demand < (uint64_t) l->jobs * b->weight;
+        return group_below_share(l, group_build_of(p->group));
 }
 
 /* A build below its share is not passed over for never waiting (ninja 1.13,
