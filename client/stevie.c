@@ -136,9 +136,9 @@ static int set_weight(int fd, const char *pid_text, const char *weight_text) {
         uint32_t pid = 0;
 
         if ((pid_text && (parse_whole(pid_text, &pid) < 0 || pid == 0 || pid > INT32_MAX)) ||
-            parse_whole(weight_text, &w.weight) < 0 || w.weight == 0 || w.weight > 1000000) {
-                fprintf(stderr, "stevie: invalid weight '%s'%s%s (a pid and a whole number from 1 to 1000000)\n",
-                        weight_text, pid_text ? " for pid " : "", pid_text ? pid_text : "");
+            parse_whole(weight_text, &w.weight) < 0 || w.weight == 0 || w.weight > STEVE_WEIGHT_MAX) {
+                fprintf(stderr, "stevie: invalid weight '%s'%s%s (a pid and a whole number from 1 to %u)\n",
+                        weight_text, pid_text ? " for pid " : "", pid_text ? pid_text : "", STEVE_WEIGHT_MAX);
                 return EXIT_USAGE;
         }
         w.pid = (int32_t) pid;

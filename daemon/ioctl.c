@@ -95,6 +95,9 @@ static int ioctl_reexecute(Server *s, pid_t pid) {
         return 0;
 }
 
+_Static_assert(STEVE_WEIGHT_MAX == LEDGER_WEIGHT_MAX, "the ABI's weight bound is the ledger's");
+_Static_assert(sizeof(struct steve_weight) <= sizeof(IoctlValue), "a weight travels in an IoctlValue");
+
 /* A struct steve_weight travels in an IoctlValue's 8 bytes. */
 static struct steve_weight weight_of(const IoctlValue *v) {
         struct steve_weight w;
@@ -181,7 +184,7 @@ static int ioctl_own_weight(Server *s, fuse_req_t req, IoctlValue *v) {
         if (client_process_of(s, ctx->pid, &caller) < 0 || caller != c->pid ||
             w.weight > ledger_weight_of_nice(c->stat.nice))
                 return 1;
-        return ioctl_commit_weight(s, v, c->pid) == 0 ? 0 : -EINVAL;
+        return -ioctl_commit_weight(s, v, c->pid);
 }
 
 static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_buf, size_t in_bufsz) {

@@ -58,6 +58,7 @@ struct steve_weight {
         int32_t pid;
         uint32_t weight;
 };
+#define STEVE_WEIGHT_MAX 1000000
 #define STEVE_IOC_SET_WEIGHT              _IOW(STEVE_IOC_MAGIC, 0x0D, struct steve_weight)
 
 /* steve re-executes its binary in place (an upgrade without systemd): same
