@@ -19,6 +19,16 @@ def test_any_byte_returns_one_token(start_steve, clients):
     assert steve.state().available == 3
 
 
+def test_an_opener_is_a_client_before_it_reads(start_steve, clients):
+    """make opens the jobserver at start and reads only for its second job:
+    its sub-makes must find it a client already, to join its build."""
+    steve = start_steve(2)
+    c = clients(steve)
+    c.open()
+    st = steve.wait_state(processes=1)
+    assert (st.available, st.held) == (2, 0)
+
+
 def test_returning_more_than_held_is_enospc_and_changes_nothing(start_steve, clients):
     steve = start_steve(4)
     c = clients(steve)
