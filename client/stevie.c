@@ -138,7 +138,7 @@ static int set_weight(int fd, const char *pid_text, const char *weight_text) {
         if ((pid_text && (parse_whole(pid_text, &pid) < 0 || pid == 0 || pid > INT32_MAX)) ||
             parse_whole(weight_text, &w.weight) < 0 || w.weight == 0 || w.weight > STEVE_WEIGHT_MAX) {
                 fprintf(stderr, "stevie: invalid weight '%s'%s%s (a pid and a whole number from 1 to %u)\n",
-                        weight_text, pid_text ? " for pid " : "", pid_text ? pid_text : "", STEVE_WEIGHT_MAX);
+                        weight_text, pid_text ? " for pid " : "", pid_text ? pid_text : "", (unsigned) STEVE_WEIGHT_MAX);
                 return EXIT_USAGE;
         }
         w.pid = (int32_t) pid;
