@@ -7,6 +7,8 @@
 #include "bus-params.h"
 #include "monitor.h"
 #include "parse.h"
+#include "text.h"
+#include "util.h"
 
 int mon_connect(bool session, sd_bus **ret) {
         int r = session ? sd_bus_open_user(ret) : sd_bus_open_system(ret);
@@ -19,15 +21,16 @@ int mon_connect(bool session, sd_bus **ret) {
 /* Why a call failed, in words for the one who ran stevie. */
 static void explain(const sd_bus_error *error, int r, bool session, char *why, size_t size) {
         const char *bus = session ? "session" : "system";
+        _cleanup_free_ char *message = error->message ? text_clean(error->message) : NULL;
 
         if (sd_bus_error_has_names(error, SD_BUS_ERROR_SERVICE_UNKNOWN, SD_BUS_ERROR_NAME_HAS_NO_OWNER))
                 snprintf(why, size, "steve is not on the %s bus: is it running? (one started with --bus=none "
                          "cannot be watched)", bus);
         else if (sd_bus_error_has_name(error, SD_BUS_ERROR_UNKNOWN_METHOD))
                 snprintf(why, size, "this steve is older than stevie: %s",
-                         error->message ? error->message : "no GetProcesses");
+                         message ? message : "no GetProcesses");
         else if (sd_bus_error_is_set(error))
-                snprintf(why, size, "cannot read steve's state: %s", error->message ? error->message : error->name);
+                snprintf(why, size, "cannot read steve's state: %s", message ? message : error->name);
         else
                 snprintf(why, size, "cannot read steve's answer: %s", strerror(-r));
 }
@@ -59,7 +62,7 @@ static int read_property(sd_bus_message *m, const char *name, MonPool *p) {
                 if (r < 0)
                         return r;
                 free(*to);
-                *to = strdup(text);
+                *to = text_clean(text);
                 return *to ? 0 : -ENOMEM;
         }
         return sd_bus_message_skip(m, "v");
@@ -104,8 +107,9 @@ static int read_process(sd_bus_message *m, MonProcess *proc) {
                                 &proc->held);
         if (r < 0)
                 return r;
-        proc->unit = strdup(unit);
-        proc->command = strdup(command);
+        /* escaped by steve; again here, for a steve (or a name's owner) that did not */
+        proc->unit = text_clean(unit);
+        proc->command = text_clean(command);
         if (!proc->unit || !proc->command)
                 return -ENOMEM;
         r = read_jobs(m, proc);

@@ -322,3 +322,37 @@ def test_top_says_when_the_bus_goes_and_picks_up_when_it_is_back(watched, system
     finally:
         top.terminate()
         assert top.wait(timeout=10) == 0
+
+
+# What a UTF-8 terminal obeys or a reader is fooled by: CSI and OSC as C1
+# characters (U+009B, U+009D, ST U+009C), NEL, a right-to-left override and an
+# isolate; and a backslash that spells an escape of its own.
+STEERING = ["\u009b2J", "\u009d0;owned\u009c", "\u0085", "\u202eekam", "\u2066x\u2069", "\\x1b[31m"]
+RAW = [c.encode() for c in ("\u009b", "\u009d", "\u009c", "\u0085", "\u202e", "\u2066", "\u2069")]
+
+
+def test_names_and_command_lines_cannot_steer_a_terminal(watched, system_bus):
+    steve = watched(4)
+    # comm too: the name every user sees
+    script = ("import ctypes, os, sys, time; ctypes.CDLL(None).prctl(15, '\u202eekam'.encode(), 0, 0, 0); "
+              "fd = os.open(sys.argv[1], os.O_RDWR); os.read(fd, 1); print(1, flush=True); time.sleep(60)")
+    proc = subprocess.Popen(as_user("nobody", [sys.executable, "-c", script, str(steve.path), *STEERING]),
+                            stdout=subprocess.PIPE)
+    try:
+        assert proc.stdout.readline() == b"1\n"
+        steve.wait_state(held=1)
+        for user in (None, "nobody"):
+            for mode in (["--status"], ["--status", "--json"]):
+                argv = [str(STEVIE), *mode]
+                r = subprocess.run(as_user(user, argv) if user else argv, capture_output=True, timeout=30,
+                                   env={**os.environ, **system_bus.env})
+                assert r.returncode == 0, r.stderr
+                assert not [c for c in RAW if c in r.stdout], (user, mode, r.stdout)
+                assert b"\\u202e" in r.stdout, (user, mode, r.stdout)
+                if user is None:
+                    # root sees the command line; the forged escape shows as typed
+                    assert b"\\u009b2J" in r.stdout and b"\\\\x1b[31m" in r.stdout, r.stdout
+        assert not [line for line in steve.lines if any(c.decode() in line for c in RAW)], steve.log()
+    finally:
+        proc.kill()
+        proc.wait()
