@@ -34,6 +34,21 @@ static int env_fd(const char *name) {
         return (int) fd;
 }
 
+static int refuse_state_file(const char *path, int r) {
+        _cleanup_close_ int fd = -1;
+        const char *why = NULL;
+
+        if (r == -ELOOP)
+                return log_error_errno(r, "Refusing the state file %s: it is a symbolic link, which steve does "
+                                       "not follow", path);
+        if (r == -EPERM && (fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+                why = state_refusal(fd);
+        if (why)
+                return log_error_errno(r, "Refusing the state file %s: %s. Keep it where only steve's user "
+                                       "may write (the unit's /run/steve)", path, why);
+        return log_error_errno(r, "Cannot open the state file %s: %m", path);
+}
+
 int handover_new(const char *state_file, Handover **ret) {
         Handover *h = calloc(1, sizeof *h);
         const char *mounted = getenv(ENV_MOUNTED);
@@ -64,7 +79,7 @@ int handover_new(const char *state_file, Handover **ret) {
                 r = state_open(state_file, &h->file);
                 if (r < 0) {
                         handover_free(h);
-                        return log_error_errno(r, "Cannot open the state file %s: %m", state_file);
+                        return refuse_state_file(state_file, r);
                 }
         }
         *ret = h;

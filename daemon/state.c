@@ -388,13 +388,32 @@ static int open_mapped(State *s) {
         return format(s, INITIAL_PROCESSES, INITIAL_REQUESTS, INITIAL_ENTRIES, INITIAL_REPLIES);
 }
 
+const char *state_refusal(int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0)
+                return "it cannot be examined";
+        if (!S_ISREG(st.st_mode))
+                return "it is not a regular file";
+        if (st.st_uid != geteuid())
+                return "it belongs to another user, who could change or truncate it under steve";
+        if (st.st_mode & (S_IWGRP | S_IWOTH))
+                return "others may write to it, and could change or truncate it under steve";
+        return NULL;
+}
+
 int state_open(const char *path, State **ret) {
         State *s;
         int fd, r;
 
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+        /* O_NONBLOCK: a FIFO put in its place must not hang the open. */
+        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0600);
         if (fd < 0)
                 return -errno;
+        if (state_refusal(fd)) {
+                close(fd);
+                return -EPERM;
+        }
         s = state_new(fd, path);
         if (!s) {
                 close(fd);

@@ -85,8 +85,14 @@ typedef struct StateGlobals {
         StateParam params[STATE_PARAMS];
 } StateGlobals;
 
-/* Opens (creating if missing) the state at path. */
+/* Opens (creating if missing, 0600) the state at path. It must be a regular
+ * file of this process's effective user that nobody else may write: another
+ * user who can write or truncate it can change the pool under steve or kill
+ * it with SIGBUS. -ELOOP for a symbolic link (never followed), -EPERM for a
+ * file that is not steve's alone (state_refusal() says why). */
 int state_open(const char *path, State **ret);
+/* Why the file open on fd may not hold steve's state, or NULL if it may. */
+const char *state_refusal(int fd);
 /* A state in memory only (a memfd), for a re-exec: its fd to pass on. */
 int state_open_anonymous(State **ret);
 /* Opens the state a re-exec passed as fd. */

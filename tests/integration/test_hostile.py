@@ -237,3 +237,29 @@ def test_callers_steve_cannot_see_are_refused_with_eperm(node_dir):
         wait_until(lambda: not is_mounted(node), what="steve to stop and unmount", timeout=10)
         if is_mounted(node):
             subprocess.run(["umount", "-l", str(node)], check=False)
+
+
+def test_a_state_file_others_could_change_is_refused(start_steve, node_dir, tmp_path):
+    # A directory anyone may write to, as --state-file=/tmp/... would be.
+    shared = node_dir / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    planted = shared / "planted"
+    subprocess.run(as_user("nobody", ["sh", "-c", f"umask 0; : > {planted}"]), check=True)
+    loose = shared / "loose"
+    loose.touch()
+    loose.chmod(0o622)
+    target = tmp_path / "target"
+    target.write_bytes(b"precious")
+    link = shared / "link"
+    link.symlink_to(target)
+    for path, why in [(planted, "belongs to another user"), (loose, "others may write to it"),
+                      (link, "is a symbolic link")]:
+        steve = start_steve(2, f"--state-file={path}", wait=False)
+        assert steve.proc.wait(timeout=10) == 2, steve.log()
+        assert f"Refusing the state file {path}: " in steve.log() and why in steve.log(), steve.log()
+    assert target.read_bytes() == b"precious"
+    # One steve creates there is its own, 0600, and used.
+    mine = shared / "mine"
+    start_steve(2, f"--state-file={mine}").wait_state(available=2)
+    assert (os.stat(mine).st_mode & 0o777, os.stat(mine).st_uid) == (0o600, os.geteuid())
