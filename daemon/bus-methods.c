@@ -24,6 +24,11 @@
 #include "util.h"
 
 #define ERROR_NO_SUCH_PROCESS "org.steve.Jobserver.Error.NoSuchProcess"
+#define ERROR_LIMITS_EXCEEDED "org.freedesktop.DBus.Error.LimitsExceeded"
+
+/* What a listing shows of a command line, in bytes before escaping: enough
+ * to tell builds apart, and a row stays about a KiB however long the line. */
+#define LISTED_TEXT_MAX 256
 
 typedef enum CallKind {
         CALL_SET, CALL_RECLAIM, CALL_WEIGHT, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES
@@ -71,12 +76,24 @@ typedef struct ListContext {
         sd_bus_message *reply;
 } ListContext;
 
-/* What the caller may see of p: its command line or only its name, escaped. */
+/* What the caller may see of p: its command line, cut to LISTED_TEXT_MAX
+ * bytes at a character's start and marked "...", or only its name; escaped. */
 static char *label(const PendingCall *pc, const ServerProcess *p) {
         const char *text = (pc->see_all || p->uid == pc->subject.uid) && p->cmdline && p->cmdline[0]
                            ? p->cmdline : p->comm;
+        size_t len = strlen(text);
+        _cleanup_free_ char *escaped = NULL;
+        char *out;
 
-        return text_escape(text, strlen(text));
+        if (len <= LISTED_TEXT_MAX)
+                return text_escape(text, len);
+        len = LISTED_TEXT_MAX;
+        while (len > 0 && ((unsigned char) text[len] & 0xc0) == 0x80)
+                len--;
+        escaped = text_escape(text, len);
+        if (!escaped || asprintf(&out, "%s...", escaped) < 0)
+                return NULL;
+        return out;
 }
 
 static int append_holder(const ServerProcess *p, void *userdata) {
@@ -105,14 +122,15 @@ static int append_holder(const ServerProcess *p, void *userdata) {
         return r;
 }
 
-static int append_waiter(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata) {
+static int append_waiter(const ServerProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         _cleanup_free_ char *text = label(ctx->pc, p);
 
         if (!text)
                 return -ENOMEM;
-        return sd_bus_message_append(ctx->reply, "(ust)", (uint32_t) p->pid, text,
-                                     server_realtime_of(ctx->pc->bus->server, since));
+        return sd_bus_message_append(ctx->reply, "(ustu)", (uint32_t) p->pid, text,
+                                     server_realtime_of(ctx->pc->bus->server, p->waiting_since),
+                                     (uint32_t) p->waiting_count);
 }
 
 static int append_jobs(ListContext *ctx, const ServerProcess *p) {
@@ -151,7 +169,7 @@ static int append_process(const ServerProcess *p, void *userdata) {
 }
 
 static const char *list_signature(CallKind kind) {
-        return kind == CALL_HOLDERS ? "(usua(tt))" : kind == CALL_WAITERS ? "(ust)" : "(uuususua(tt)bt)";
+        return kind == CALL_HOLDERS ? "(usua(tt))" : kind == CALL_WAITERS ? "(ustu)" : "(uuususua(tt)bt)";
 }
 
 static int list_into(ListContext *ctx) {
@@ -161,10 +179,26 @@ static int list_into(ListContext *ctx) {
         case CALL_HOLDERS:
                 return server_foreach_holder(server, append_holder, ctx);
         case CALL_WAITERS:
-                return server_foreach_waiter(server, append_waiter, ctx);
-        default:
+                return server_foreach_waiting_process(server, append_waiter, ctx);
+        case CALL_PROCESSES:
                 return server_foreach_process(server, append_process, ctx);
+        case CALL_SET:
+        case CALL_RECLAIM:
+        case CALL_WEIGHT:
+        case CALL_REEXECUTE:
+                break;
         }
+        return -EINVAL;
+}
+
+/* Messages steve has sent that the bus daemon has not taken yet: it stops
+ * taking them when they wait for a caller that does not read its replies. */
+#define BUS_QUEUE_MAX 16
+
+static bool bus_backed_up(sd_bus *bus) {
+        uint64_t queued = 0;
+
+        return sd_bus_get_n_queued_write(bus, &queued) >= 0 && queued > BUS_QUEUE_MAX;
 }
 
 static void reply_list(void *userdata) {
@@ -174,6 +208,12 @@ static void reply_list(void *userdata) {
         int r;
 
         pc->fetch = NULL;
+        /* Another listing would only wait behind the others, in steve's memory. */
+        if (bus_backed_up(sd_bus_message_get_bus(pc->message))) {
+                reply_error(pc->message, ERROR_LIMITS_EXCEEDED, "steve's replies are not being read; try again later");
+                pending_free(pc);
+                return;
+        }
         r = sd_bus_message_new_method_return(pc->message, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', list_signature(pc->kind));
@@ -305,10 +345,35 @@ static int on_credentials(sd_bus_message *m, void *userdata, sd_bus_error *error
         return 0;
 }
 
+/* Calls of one connection being answered at once: a caller that sends more
+ * without waiting for the replies has the rest refused. */
+#define CALLS_PER_SENDER_MAX 4
+
+static bool sender_busy(const Bus *b, const char *sender) {
+        const PendingCall *pc;
+        unsigned n = 0;
+
+        if (!sender)
+                return false;
+        TAILQ_FOREACH(pc, &b->pending, link) {
+                const char *other = sd_bus_message_get_sender(pc->message);
+
+                if (other && strcmp(other, sender) == 0 && ++n >= CALLS_PER_SENDER_MAX)
+                        return true;
+        }
+        return false;
+}
+
 /* Starts answering m: asks the bus daemon who sent it. Owns pc from here, also on failure. */
 static int start(Bus *b, sd_bus_message *m, CallKind kind, PendingCall *pc) {
         int r;
 
+        if (sender_busy(b, sd_bus_message_get_sender(m))) {
+                free(pc);
+                reply_error(m, ERROR_LIMITS_EXCEEDED, "Too many calls of this connection are being answered; "
+                            "wait for their replies");
+                return 1;
+        }
         pc->bus = b;
         pc->kind = kind;
         pc->message = sd_bus_message_ref(m);

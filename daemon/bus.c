@@ -6,10 +6,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/queue.h>
 #include <systemd/sd-bus.h>
+#include <time.h>
 
 #include "config.h"
 #include "bus-internal.h"
@@ -109,7 +111,7 @@ static const sd_bus_vtable fixed_members[] = {
         RO_PROPERTY("Version", "s", SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_METHOD_WITH_ARGS("GetHolders", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(usua(tt))", holders),
                                 bus_method_get_holders, SD_BUS_VTABLE_UNPRIVILEGED),
-        SD_BUS_METHOD_WITH_ARGS("GetWaiters", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ust)", waiters),
+        SD_BUS_METHOD_WITH_ARGS("GetWaiters", SD_BUS_NO_ARGS, SD_BUS_RESULT("a(ustu)", waiters),
                                 bus_method_get_waiters, SD_BUS_VTABLE_UNPRIVILEGED),
         SD_BUS_METHOD_WITH_ARGS("ReclaimTokens", SD_BUS_ARGS("u", pid), SD_BUS_RESULT("u", reclaimed),
                                 bus_method_reclaim_tokens, SD_BUS_VTABLE_UNPRIVILEGED),
@@ -218,14 +220,69 @@ static void settle(Bus *b) {
                 settled(b->settled_data);
 }
 
+/* How long a stop or a re-exec waits for the bus daemon to take steve's last
+ * messages. sd_bus_flush() waits for ever, and the bus daemon takes nothing
+ * while its queue for steve is full of replies a caller does not read. */
+#define FLUSH_TIMEOUT (USEC_PER_SEC / 2)
+
+static uint64_t monotonic_now(void) {
+        struct timespec ts;
+
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* While flushing, messages that come in are not answered: nothing new is
+ * begun on the way out. */
+static int drop_incoming(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        return 1;
+}
+
+int bus_flush_within(sd_bus *bus, uint64_t timeout) {
+        _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *filter = NULL;
+        uint64_t end = monotonic_now() + timeout, queued = 0, now;
+        int r;
+
+        (void) sd_bus_add_filter(bus, &filter, drop_incoming, NULL);
+        while ((r = sd_bus_get_n_queued_write(bus, &queued)) >= 0 && queued > 0) {
+                struct pollfd pfd = { .fd = sd_bus_get_fd(bus), .events = (short) sd_bus_get_events(bus) };
+
+                now = monotonic_now();
+                if (now >= end)
+                        return -ETIMEDOUT;
+                if (pfd.fd < 0 || pfd.events < 0)
+                        return -ENOTCONN;
+                r = poll(&pfd, 1, (int) ((end - now + 999) / 1000));
+                if (r < 0 && errno != EINTR)
+                        return -errno;
+                if (r > 0 && (r = sd_bus_process(bus, NULL)) < 0)
+                        return r;
+        }
+        return r < 0 ? r : 0;
+}
+
+static void flush_bounded(sd_bus *bus) {
+        uint64_t queued = 0;
+
+        (void) sd_bus_get_n_queued_write(bus, &queued);
+        if (bus_flush_within(bus, FLUSH_TIMEOUT) == -ETIMEDOUT)
+                log_warning("The bus daemon did not take all of steve's last %" PRIu64 " message(s) in %" PRIu64
+                            " ms; going on without them", queued, FLUSH_TIMEOUT / 1000);
+}
+
 static void bus_disconnect(Bus *b) {
         bus_drop_pending(b);
-        b->bus = sd_bus_flush_close_unref(b->bus);
+        if (b->bus)
+                flush_bounded(b->bus);
+        b->bus = sd_bus_close_unref(b->bus);
 }
 
 void bus_flush(Bus *b) {
-        if (b && b->bus)
-                (void) sd_bus_flush(b->bus);
+        /* Calls half answered stay unanswered: nothing of theirs runs on the way out. */
+        if (b && b->bus) {
+                bus_drop_pending(b);
+                flush_bounded(b->bus);
+        }
 }
 
 static void schedule_reconnect(Bus *b) {
@@ -273,7 +330,8 @@ static int bus_connect(Bus *b) {
 
         r = b->kind == BUS_SYSTEM ? sd_bus_open_system(&bus) : sd_bus_open_user(&bus);
         if (r >= 0)
-                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
+                /* Below the transport: token requests go first when both are ready. */
+                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL + 1);
         if (r >= 0)
                 r = sd_bus_add_object(bus, NULL, OBJECT_PATH, on_object_message, b);
         if (r >= 0)

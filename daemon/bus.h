@@ -7,6 +7,7 @@
  * on it.
  */
 
+#include <systemd/sd-bus.h>
 #include <systemd/sd-event.h>
 
 #include "auth.h"
@@ -22,8 +23,13 @@ typedef void (*BusSettled)(void *userdata);
 int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const char *where,
             BusSettled settled, void *userdata, Bus **ret);
 Bus *bus_free(Bus *b);
-/* Writes out every reply queued (before a re-exec). NULL is fine. */
+/* Writes out the replies queued (before a re-exec), for half a second at
+ * most; calls not yet answered are dropped. NULL is fine. */
 void bus_flush(Bus *b);
+/* Writes out what bus has queued, for timeout usec at most (CLOCK_MONOTONIC):
+ * 0 once all is written, -ETIMEDOUT when the peer took too little. Messages
+ * that come in meanwhile are dropped unanswered. */
+int bus_flush_within(sd_bus *bus, uint64_t timeout);
 /* The pool changed: PropertiesChanged, coalesced. NULL is fine. */
 void bus_server_changed(Bus *b);
 

@@ -109,15 +109,17 @@ static int note_waiter(const LedgerWaiter *w, void *userdata) {
         Client *c = container_of(ledger_waiter_process(w), Client, ledger);
         uint64_t since = ledger_waiter_since(w);
 
-        if (c->listed_in != s->listing || since < c->waiting_since) {
+        if (c->listed_in != s->listing) {
                 c->listed_in = s->listing;
                 c->waiting_since = since;
-        }
+                c->waiting_count = 0;
+        } else if (since < c->waiting_since)
+                c->waiting_since = since;
+        c->waiting_count++;
         return 0;
 }
 
-static int visit_process(const LedgerProcess *p, void *userdata) {
-        ProcessWalk *walk = userdata;
+static ServerProcess describe_listed(Server *s, const LedgerProcess *p) {
         Client *c = container_of(p, Client, ledger);
         ServerProcess sp;
 
@@ -127,19 +129,50 @@ static int visit_process(const LedgerProcess *p, void *userdata) {
         }
         sp = server_describe(p);
         sp.unit = c->unit;
-        sp.waiting = c->listed_in == walk->server->listing;
+        sp.waiting = c->listed_in == s->listing;
         sp.waiting_since = sp.waiting ? c->waiting_since : 0;
+        sp.waiting_count = sp.waiting ? c->waiting_count : 0;
+        return sp;
+}
+
+static int visit_process(const LedgerProcess *p, void *userdata) {
+        ProcessWalk *walk = userdata;
+        ServerProcess sp = describe_listed(walk->server, p);
+
         return walk->fn(&sp, walk->userdata);
+}
+
+/* Each waiter marks its process for this listing, with its earliest wait and
+ * how many of its threads wait. */
+static int mark_waiters(Server *s) {
+        s->listing++;
+        return ledger_foreach_waiter(s->ledger, note_waiter, s);
 }
 
 int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata) {
         ProcessWalk walk = { .server = s, .fn = fn, .userdata = userdata };
-        int r;
+        int r = mark_waiters(s);
 
-        /* Each waiter marks its process for this listing, with its earliest wait. */
-        s->listing++;
-        r = ledger_foreach_waiter(s->ledger, note_waiter, s);
-        if (r >= 0)
-                r = ledger_foreach_process(s->ledger, visit_process, &walk);
-        return r;
+        return r < 0 ? r : ledger_foreach_process(s->ledger, visit_process, &walk);
+}
+
+/* The second pass: a process at its first waiter, once. */
+static int visit_first_waiter(const LedgerWaiter *w, void *userdata) {
+        ProcessWalk *walk = userdata;
+        const LedgerProcess *p = ledger_waiter_process(w);
+        Client *c = container_of(p, Client, ledger);
+        ServerProcess sp;
+
+        if (c->shown_in == walk->server->listing)
+                return 0;
+        c->shown_in = walk->server->listing;
+        sp = describe_listed(walk->server, p);
+        return walk->fn(&sp, walk->userdata);
+}
+
+int server_foreach_waiting_process(Server *s, ServerProcessFn fn, void *userdata) {
+        ProcessWalk walk = { .server = s, .fn = fn, .userdata = userdata };
+        int r = mark_waiters(s);
+
+        return r < 0 ? r : ledger_foreach_waiter(s->ledger, visit_first_waiter, &walk);
 }

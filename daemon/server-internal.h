@@ -72,10 +72,11 @@ typedef struct Client {
         bool dirty;
         TAILQ_ENTRY(Client) dirty_link;
 
-        /* monitor.c: its unit, read when first listed; whether it waits, per listing */
+        /* monitor.c: its unit, read when first listed; whether and how it waits, per listing */
         char *unit;
         bool unit_read;
-        uint64_t listed_in, waiting_since;
+        uint64_t listed_in, shown_in, waiting_since;
+        unsigned waiting_count;
 
         /* Its command line, read off the loop (cmdline.h) when first wanted. */
         char *cmdline;

@@ -44,7 +44,8 @@ typedef struct ServerProcess {
         /* server_foreach_process() only: */
         const char *unit;               /* systemd unit or cgroup; NULL if unknown */
         bool waiting;
-        uint64_t waiting_since;         /* CLOCK_MONOTONIC usec */
+        uint64_t waiting_since;         /* CLOCK_MONOTONIC usec, its earliest waiter's */
+        unsigned waiting_count;         /* its waiters (threads in read(), a poll, a claim) */
 } ServerProcess;
 
 /* Each process holding (or reserving) tokens, and each waiter in the order it
@@ -57,6 +58,10 @@ int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata);
  * whether it waits (monitor.c). */
 typedef int (*ServerProcessFn)(const ServerProcess *p, void *userdata);
 int server_foreach_process(Server *s, ServerProcessFn fn, void *userdata);
+/* Each process that waits, once, in the order of its first waiter in the
+ * queue (parked ones after), with how many of its threads wait: a listing of
+ * waiters costs a row per process, however many threads one has blocked. */
+int server_foreach_waiting_process(Server *s, ServerProcessFn fn, void *userdata);
 /* A build: the processes under one top-most client, shared between as one. */
 typedef struct ServerBuild {
         pid_t leader;                   /* its top-most client (perhaps gone by now) */

@@ -113,7 +113,7 @@ def test_unprivileged_callers_may_read_but_not_change(steve_on_bus, system_bus):
     assert get(system_bus, "Jobs") == "3"
     out = dbus_call(system_bus, "call", "ReclaimTokens", "u", "1", user="nobody")
     assert out.startswith("err org.freedesktop.DBus.Error.AccessDenied"), out
-    assert dbus_call(system_bus, "call", "GetWaiters", user="nobody") == "ok dbus.Array([], signature=dbus.Signature('(ust)'))"
+    assert dbus_call(system_bus, "call", "GetWaiters", user="nobody") == "ok dbus.Array([], signature=dbus.Signature('(ustu)'))"
 
 
 def call_json(bus, method, *args):
@@ -136,7 +136,7 @@ def test_holders_and_waiters_are_seen(steve_on_bus, system_bus, clients):
     assert (pid, held, len(jobs)) == (holder.pid, 2, 2) and "jsclient.py" in cmdline
     assert all(0 < before - start < 60e6 for _, start in jobs)
     [waiters] = call_json(system_bus, "GetWaiters")
-    assert [(w[0], "jsclient.py" in w[1]) for w in waiters] == [(waiter.pid, True)]
+    assert [(w[0], "jsclient.py" in w[1], w[3]) for w in waiters] == [(waiter.pid, True, 1)]
     assert get(system_bus, "Waiters") == "1"
 
 

@@ -331,12 +331,14 @@ STEERING = ["\u009b2J", "\u009d0;owned\u009c", "\u0085", "\u202eekam", "\u2066x\
 RAW = [c.encode() for c in ("\u009b", "\u009d", "\u009c", "\u0085", "\u202e", "\u2066", "\u2069")]
 
 
-def test_names_and_command_lines_cannot_steer_a_terminal(watched, system_bus):
+def test_names_and_command_lines_cannot_steer_a_terminal(watched, system_bus, node_dir):
     steve = watched(4)
     # comm too: the name every user sees
-    script = ("import ctypes, os, sys, time; ctypes.CDLL(None).prctl(15, '\u202eekam'.encode(), 0, 0, 0); "
-              "fd = os.open(sys.argv[1], os.O_RDWR); os.read(fd, 1); print(1, flush=True); time.sleep(60)")
-    proc = subprocess.Popen(as_user("nobody", [sys.executable, "-c", script, str(steve.path), *STEERING]),
+    script = node_dir / "s.py"
+    script.write_text("import ctypes, os, sys, time; ctypes.CDLL(None).prctl(15, '\u202eekam'.encode(), 0, 0, 0); "
+                      "fd = os.open(sys.argv[1], os.O_RDWR); os.read(fd, 1); print(1, flush=True); time.sleep(60)")
+    script.chmod(0o644)
+    proc = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), *STEERING]),
                             stdout=subprocess.PIPE)
     try:
         assert proc.stdout.readline() == b"1\n"
