@@ -70,6 +70,11 @@ static void on_cmdline(const char *text, int error, void *userdata) {
         bool first_look = !c->cmdline_tried;
 
         c->cmdline_request = NULL;
+        /* Refused while its user's stall holds a reader: asked again at the next fetch. */
+        if (error == -EBUSY) {
+                cmdline_settled(c->server);
+                return;
+        }
         c->cmdline_tried = true;
         if (text)
                 c->cmdline = strdup(text);
@@ -85,7 +90,7 @@ static void want_cmdline(Client *c) {
 
         if (c->cmdline_tried || c->cmdline_request)
                 return;
-        if (cmdline_read(s->cmdlines, c->pid, c->stat.start_time, on_cmdline, c, &c->cmdline_request) < 0) {
+        if (cmdline_read(s->cmdlines, c->pid, c->uid, c->stat.start_time, on_cmdline, c, &c->cmdline_request) < 0) {
                 c->cmdline_tried = true;        /* its name will do */
                 return;
         }

@@ -21,6 +21,7 @@ typedef enum RequestState { REQUEST_QUEUED, REQUEST_READING, REQUEST_DONE } Requ
 struct CmdlineRequest {
         CmdlineReader *reader;
         pid_t pid;
+        uid_t uid;
         uint64_t start_time;
         CmdlineDone done;               /* NULL once cancelled or given up: dropped when it comes back */
         void *userdata;
@@ -35,6 +36,7 @@ typedef struct Worker {
         CmdlineRequest *current;        /* under the lock */
         uint64_t started;               /* when it took current, CLOCK_MONOTONIC usec */
         bool abandoned;                 /* under the lock: finish, hand back, go */
+        uid_t stuck_on;                 /* once abandoned: the owner of the process it reads */
 } Worker;
 
 struct CmdlineReader {
@@ -47,14 +49,48 @@ struct CmdlineReader {
         Worker *worker;                 /* the one taking the queue; NULL until needed */
         pthread_t worker_thread;
         unsigned n_stuck;               /* given-up workers still reading */
+        uid_t stuck_uids[CMDLINE_MAX_STUCK];    /* whose processes they read, n_stuck of them */
         bool stopping;
 };
+
+/* Under the lock. A user with a worker stuck on one of their processes gets
+ * no other reads until it comes back: one user's stalls cost others nothing. */
+static bool uid_stuck(const CmdlineReader *r, uid_t uid) {
+        for (unsigned i = 0; i < r->n_stuck; i++)
+                if (r->stuck_uids[i] == uid)
+                        return true;
+        return false;
+}
+
+static void add_stuck(CmdlineReader *r, Worker *w, uid_t uid) {
+        w->abandoned = true;
+        w->stuck_on = uid;
+        r->stuck_uids[r->n_stuck++] = uid;
+}
+
+static void remove_stuck(CmdlineReader *r, uid_t uid) {
+        for (unsigned i = 0; i < r->n_stuck; i++)
+                if (r->stuck_uids[i] == uid) {
+                        r->stuck_uids[i] = r->stuck_uids[--r->n_stuck];
+                        return;
+                }
+}
 
 static uint64_t now_usec(void) {
         struct timespec ts;
 
         clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* Under the lock: answered -EBUSY on the loop, next time round. */
+static void refuse(CmdlineReader *r, CmdlineRequest *req, int error) {
+        uint64_t one = 1;
+
+        req->error = error;
+        req->state = REQUEST_DONE;
+        TAILQ_INSERT_TAIL(&r->done, req, link);
+        (void) !write(r->eventfd, &one, sizeof one);
 }
 
 /* The worker's own: may block for as long as the process wants. */
@@ -88,6 +124,10 @@ static void *worker_main(void *userdata) {
                         break;
                 req = TAILQ_FIRST(&r->queue);
                 TAILQ_REMOVE(&r->queue, req, link);
+                if (uid_stuck(r, req->uid)) {
+                        refuse(r, req, -EBUSY);
+                        continue;
+                }
                 req->state = REQUEST_READING;
                 w->current = req;
                 w->started = now_usec();
@@ -103,7 +143,7 @@ static void *worker_main(void *userdata) {
         }
         abandoned = w->abandoned;
         if (abandoned) {
-                r->n_stuck--;
+                remove_stuck(r, w->stuck_on);
                 pthread_cond_broadcast(&r->gone);
                 (void) !write(r->eventfd, &one, sizeof one);    /* room for a worker again */
         }
@@ -135,16 +175,6 @@ static int start_worker(CmdlineReader *r) {
         }
         r->worker = w;
         return 0;
-}
-
-/* Under the lock: answered -EBUSY on the loop, next time round. */
-static void refuse(CmdlineReader *r, CmdlineRequest *req, int error) {
-        uint64_t one = 1;
-
-        req->error = error;
-        req->state = REQUEST_DONE;
-        TAILQ_INSERT_TAIL(&r->done, req, link);
-        (void) !write(r->eventfd, &one, sizeof one);
 }
 
 /* Under the lock: a worker for the queue, unless too many are stuck. */
@@ -189,10 +219,9 @@ static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
                 done_data = w->current->userdata;
                 pid = w->current->pid;
                 w->current->done = NULL;
-                w->abandoned = true;
+                add_stuck(r, w, w->current->uid);
                 pthread_detach(r->worker_thread);
                 r->worker = NULL;
-                r->n_stuck++;
                 serve_queue(r);
         }
         rearm_deadline(r);
@@ -273,10 +302,10 @@ CmdlineReader *cmdline_reader_free(CmdlineReader *r) {
         r->stopping = true;
         pthread_cond_broadcast(&r->wake);
         if (r->worker && r->worker->current) {
-                /* Reading: perhaps stuck, and nobody waits on a stuck one. */
-                r->worker->abandoned = true;
+                /* Reading: perhaps stuck, and nobody waits on a stuck one.
+                 * (A worker starts only with room for one more stuck.) */
+                add_stuck(r, r->worker, r->worker->current->uid);
                 pthread_detach(r->worker_thread);
-                r->n_stuck++;
         } else
                 idle = r->worker;
         r->worker = NULL;
@@ -318,13 +347,13 @@ CmdlineReader *cmdline_reader_free(CmdlineReader *r) {
         return NULL;
 }
 
-int cmdline_read(CmdlineReader *r, pid_t pid, uint64_t start_time, CmdlineDone done, void *userdata,
+int cmdline_read(CmdlineReader *r, pid_t pid, uid_t uid, uint64_t start_time, CmdlineDone done, void *userdata,
                  CmdlineRequest **ret) {
         CmdlineRequest *req = calloc(1, sizeof *req);
 
         if (!req)
                 return -ENOMEM;
-        *req = (CmdlineRequest) { .reader = r, .pid = pid, .start_time = start_time, .done = done,
+        *req = (CmdlineRequest) { .reader = r, .pid = pid, .uid = uid, .start_time = start_time, .done = done,
                                   .userdata = userdata, .state = REQUEST_QUEUED };
         pthread_mutex_lock(&r->lock);
         TAILQ_INSERT_TAIL(&r->queue, req, link);

@@ -150,3 +150,42 @@ def test_a_stalled_mmap_lock_stalls_nobody_else(start_steve, system_bus, notify,
         staller.kill()
         stallfs.release()
         staller.wait(timeout=30)
+
+
+def test_stalls_of_one_user_cost_others_no_command_line(start_steve, system_bus, clients, node_dir):
+    """Five stalled processes of nobody's (four used to leave every later
+    read refused, and a refused client was never read again: root saw its
+    own processes by name only). A file system each: an open of a file with
+    a read pending waits for that read."""
+    steve = start_steve(8, "--bus=system", "--mode=0666", env=system_bus.env)
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    wait_until(lambda: system_bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
+               what="steve on the bus")
+    stallers, filesystems = [], []
+    try:
+        for i in range(5):
+            filesystems.append(StallFs(node_dir / f"stall-{i}"))
+            s = subprocess.Popen(as_user("nobody", [str(STALL_CLIENT), str(steve.path), str(filesystems[-1].file)]),
+                                 stdout=subprocess.PIPE, text=True)
+            stallers.append(s)
+            assert s.stdout.readline() == "holding\n" and s.stdout.readline() == "stalled\n"
+        mine = clients(steve)
+        mine.do("read", mine.open())
+        for attempt in range(3):
+            r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetHolders")
+            holders = {h[0]: h[1] for h in json.loads(r.stdout)["data"][0]}
+            assert all(holders[s.pid] == "stall-client" for s in stallers), holders
+            assert "jsclient" in holders[mine.pid], (attempt, holders)
+        # A client that comes later is read too.
+        later = clients(steve)
+        later.do("read", later.open())
+        r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetHolders")
+        assert "jsclient" in {h[0]: h[1] for h in json.loads(r.stdout)["data"][0]}[later.pid]
+    finally:
+        for s in stallers:
+            s.kill()
+        for fs in filesystems:
+            fs.release()
+        for s in stallers:
+            s.wait(timeout=30)
