@@ -180,12 +180,23 @@ void clients_done(Server *s) {
 
 /* Processes */
 
+static Client *client_ancestor(Server *s, const Client *c, bool (*want)(const Client *a));
+
+static bool lends_a_token(const Client *a) {
+        return ledger_process_lent(&a->ledger) > 0;
+}
+
 void client_free(Client *c) {
         Server *s = c->server;
 
         /* The kernel keeps a dying reader waiting for our answer, so none should
          * be left; answer any that are rather than leak the requests. */
         requests_fail_reads(s, c, EIO);
+        if (ledger_process_borrowed(&c->ledger)) {
+                Client *lender = client_ancestor(s, c, lends_a_token);
+
+                ledger_loan_ended(s->ledger, &c->ledger, lender ? &lender->ledger : NULL, server_now(s));
+        }
         ledger_process_exit(s->ledger, &c->ledger, server_now(s));
         client_drop_pollhandles(c, false);
         if (!s->handing_over)
@@ -320,9 +331,11 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         _cleanup_free_ Client *c = NULL;
         const LedgerJob *jobs = (const LedgerJob *) p->jobs;
         LedgerProcessState st = {
-                .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb,
+                .pid = p->pid, .uid = p->uid, .held = p->held,
+                .absorb = p->absorb & STATE_ABSORB_MASK, .lent = p->absorb >> STATE_LENT_SHIFT,
                 .ever_acquired = p->flags & STATE_EVER_ACQUIRED,
                 .returned_implicit = p->flags & STATE_RETURNED_IMPLICIT,
+                .borrowed = p->flags & STATE_BORROWED,
                 .jobs = jobs, .n_jobs = p->n_jobs < STATE_JOBS ? p->n_jobs : STATE_JOBS,
                 .weight = (p->flags >> STATE_WEIGHT_SHIFT) & STATE_WEIGHT_MASK,
         };

@@ -22,6 +22,7 @@ static void check_user(const void *node, VISIT which, void *closure) {
         const LedgerProcess *p;
         const LedgerWaiter *w;
         int64_t held = 0;
+        uint64_t lent = 0;
         uint32_t reserved = 0;
         size_t n = 0, queued = 0;
 
@@ -31,6 +32,7 @@ static void check_user(const void *node, VISIT which, void *closure) {
         TAILQ_FOREACH(p, &l->processes, process_link)
                 if (p->user == u) {
                         held += p->held;
+                        lent += p->lent;
                         reserved += p->reserved;
                         n++;
                 }
@@ -44,7 +46,8 @@ static void check_user(const void *node, VISIT which, void *closure) {
         /* Parked only while as many of its waiters as it has room for are queued. */
         if (!TAILQ_EMPTY(&u->parked) && (int64_t) u->queued < user_room(l, u))
                 tally->ok = false;
-        if (held != u->held || reserved != u->reserved || n != u->n_processes || queued != u->queued)
+        if (held != u->held || lent != u->lent || reserved != u->reserved || n != u->n_processes ||
+            queued != u->queued)
                 tally->ok = false;
 }
 

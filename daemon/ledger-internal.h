@@ -67,6 +67,7 @@ struct LedgerUser {
         uid_t uid;
         size_t n_processes;
         int64_t held;
+        uint64_t lent;                  /* its processes' tokens lent to implicit slots */
         uint32_t reserved;
         size_t queued;                  /* its waiters in the pool's queue */
         TAILQ_HEAD(, LedgerWaiter) parked;
@@ -97,14 +98,14 @@ struct Ledger {
 
 static inline bool process_at_limit(const Ledger *l, const LedgerProcess *p) {
         return l->limits.per_process_limit > 0 &&
-               p->held + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
+               p->held + (int64_t) p->lent + (int64_t) p->reserved >= (int64_t) l->limits.per_process_limit;
 }
 
 /* How many more tokens the user may come to hold; INT64_MAX without a limit. */
 static inline int64_t user_room(const Ledger *l, const LedgerUser *u) {
         if (l->limits.per_user_limit == 0)
                 return INT64_MAX;
-        return (int64_t) l->limits.per_user_limit - u->held - (int64_t) u->reserved;
+        return (int64_t) l->limits.per_user_limit - u->held - (int64_t) u->lent - (int64_t) u->reserved;
 }
 
 static inline bool user_at_limit(const Ledger *l, const LedgerUser *u) {

@@ -414,21 +414,33 @@ static void return_tokens(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now,
         serve_waiters(l, now);
 }
 
+/* Returns of tokens p no longer holds: those reclaimed first, then loans
+ * settled, which frees room under the limits. */
+static void settle(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
+        uint64_t absorbed = n < p->absorb ? n : p->absorb;
+
+        p->absorb -= absorbed;
+        p->lent -= n - absorbed;
+        p->user->lent -= n - absorbed;
+        changed(l, p);
+        if (n > absorbed) {
+                unpark(l, p);
+                serve_waiters(l, now);
+        }
+}
+
 int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now) {
         uint64_t held = (uint64_t) p->held;
 
         if (n == 0)
                 return 0;
-        if (held < n && held + p->absorb >= n) {
-                /* The rest was reclaimed or lent already: take it, change nothing else. */
-                p->absorb -= n - held;
-                n = held;
-                changed(l, p);
-        } else if (held < n)
+        if (held < n && held + p->absorb + p->lent < n)
                 return n == 1 && held == 0 && !p->ever_acquired && !p->returned_implicit
                        ? LEDGER_IMPLICIT_SLOT : LEDGER_NOT_HELD;
-        if (n > 0)
-                return_tokens(l, p, n, now, true);
+        if (held < n)
+                settle(l, p, n - held, now);
+        if (held > 0)
+                return_tokens(l, p, held < n ? held : n, now, true);
         return 0;
 }
 
@@ -440,10 +452,33 @@ int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, u
         /* A slot nobody lent is no token: the write is taken, the pool unchanged. */
         if (!lender || lender == p || lender->held == 0)
                 return 0;
-        /* The lender's token goes back now; its own return of it later is absorbed. */
-        lender->absorb++;
+        /* Lent before it goes back: the lender's limits count it all along. */
+        p->borrowed = true;
+        lender->lent++;
+        lender->user->lent++;
         return_tokens(l, lender, 1, now, false);
         return 0;
+}
+
+void ledger_loan_ended(Ledger *l, LedgerProcess *p, LedgerProcess *lender, uint64_t now) {
+        if (!p->borrowed)
+                return;
+        p->borrowed = false;
+        changed(l, p);
+        if (!lender || lender == p || lender->lent == 0 || reserve_job_slots(lender, 1) < 0)
+                return;
+        lender->lent--;
+        lender->user->lent--;
+        l->available--;
+        give_token(l, lender, now);
+}
+
+uint64_t ledger_process_lent(const LedgerProcess *p) {
+        return p->lent;
+}
+
+bool ledger_process_borrowed(const LedgerProcess *p) {
+        return p->borrowed;
 }
 
 uint64_t ledger_reclaim(Ledger *l, LedgerProcess *p, uint64_t now) {
@@ -489,6 +524,9 @@ int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState
         l->available -= st->held;
         group_add_taken(l, p, st->held);
         p->absorb = st->absorb;
+        p->lent = st->lent;
+        u->lent += st->lent;
+        p->borrowed = st->borrowed;
         p->ever_acquired = st->ever_acquired;
         p->returned_implicit = st->returned_implicit;
         check_invariant(l);
@@ -502,8 +540,9 @@ void ledger_set_next_job_id(Ledger *l, uint64_t id) {
 
 void ledger_process_state(const LedgerProcess *p, LedgerProcessState *ret) {
         *ret = (LedgerProcessState) {
-                .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb,
+                .pid = p->pid, .uid = p->uid, .held = p->held, .absorb = p->absorb, .lent = p->lent,
                 .ever_acquired = p->ever_acquired, .returned_implicit = p->returned_implicit,
+                .borrowed = p->borrowed,
                 .jobs = p->jobs, .n_jobs = p->n_jobs,
                 .weight = p->group->weight,
         };
@@ -527,6 +566,9 @@ void ledger_process_exit(Ledger *l, LedgerProcess *p, uint64_t now) {
                 l->available += p->held;
                 take_tokens(l, p, (uint64_t) p->held);
         }
+        /* What it lent is in the pool already. */
+        u->lent -= p->lent;
+        p->lent = 0;
         free(p->jobs);
         p->jobs = NULL;
         p->n_jobs = p->n_jobs_allocated = 0;

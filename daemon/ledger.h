@@ -86,7 +86,9 @@ struct LedgerProcess {
         int64_t held;
         bool ever_acquired;
         bool returned_implicit;
-        uint64_t absorb;                /* reclaimed by an admin or lent to a child: returns of them are absorbed */
+        uint64_t absorb;                /* reclaimed by an admin: returns of them are absorbed */
+        uint64_t lent;                  /* its tokens that children returned as their implicit slots */
+        bool borrowed;                  /* it returned its implicit slot, and a lender's token went back for it */
         unsigned n_read_waiters;
 
         LedgerJob *jobs;                /* one per held token, oldest first */
@@ -133,8 +135,8 @@ typedef struct LedgerProcessState {
         pid_t pid;
         uid_t uid;
         int64_t held;
-        uint64_t absorb;
-        bool ever_acquired, returned_implicit;
+        uint64_t absorb, lent;
+        bool ever_acquired, returned_implicit, borrowed;
         const LedgerJob *jobs;          /* the oldest min(held, n_jobs) */
         size_t n_jobs;
         uint32_t weight;                /* of the (sub-)build it leads; 0: the default */
@@ -183,10 +185,19 @@ void ledger_cancel(Ledger *l, LedgerWaiter *w);
  * acquire); the caller then finds who lent it and calls ledger_return_implicit(). */
 int ledger_release(Ledger *l, LedgerProcess *p, uint64_t n, uint64_t now);
 /* p's implicit slot, returned once: the lender (the nearest ancestor holding a
- * token, which p runs on) gives that token back now and its own later return
- * of it is absorbed. Without a lender nothing changes: no token is made out
- * of nothing, so fresh processes cannot grow the pool. */
+ * token, which p runs on) gives that token back now. It stays lent: it
+ * counts against the lender's and its user's limits while p lives, the
+ * lender's own return of it settles the loan, and p's end makes it the
+ * lender's again (ledger_loan_ended()), so that forking fresh processes
+ * cannot take more than the limits or the pool. Without a lender nothing
+ * changes: no token is made out of nothing. */
 int ledger_return_implicit(Ledger *l, LedgerProcess *p, LedgerProcess *lender, uint64_t now);
+/* p, which borrowed, ends (call before ledger_process_exit()): the token lent
+ * for it is lender's again, if lender (its nearest ancestor with a loan out)
+ * has not settled it; the pool may be short of it until lender returns it. */
+void ledger_loan_ended(Ledger *l, LedgerProcess *p, LedgerProcess *lender, uint64_t now);
+uint64_t ledger_process_lent(const LedgerProcess *p);
+bool ledger_process_borrowed(const LedgerProcess *p);
 
 /* An admin takes back everything p holds (a stuck build); returns p makes of
  * those tokens later are accepted and absorbed. The number taken. */

@@ -42,9 +42,11 @@ static void image_of(const Client *c, StateProcess *ret) {
         ledger_process_state(&c->ledger, &st);
         *ret = (StateProcess) {
                 .in_use = 1, .pid = c->pid, .uid = c->uid, .start_time = c->stat.start_time,
-                .held = st.held, .absorb = st.absorb,
+                .held = st.held,
+                .absorb = (st.absorb & STATE_ABSORB_MASK) | st.lent << STATE_LENT_SHIFT,
                 .flags = (st.ever_acquired ? STATE_EVER_ACQUIRED : 0) |
                          (st.returned_implicit ? STATE_RETURNED_IMPLICIT : 0) |
+                         (st.borrowed ? STATE_BORROWED : 0) |
                          (st.weight & STATE_WEIGHT_MASK) << STATE_WEIGHT_SHIFT,
                 .n_jobs = st.n_jobs < STATE_JOBS ? (uint32_t) st.n_jobs : STATE_JOBS,
                 .n_polls = (uint32_t) c->n_pollhandles,

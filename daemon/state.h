@@ -52,7 +52,13 @@ typedef struct StateJob {
 enum {
         STATE_EVER_ACQUIRED = 1 << 0,
         STATE_RETURNED_IMPLICIT = 1 << 1,
+        STATE_BORROWED = 1 << 2,
 };
+/* A process's absorb field holds its tokens lent to implicit slots in bits
+ * 40-63 and its absorbed returns below: the layout stays what a steve before
+ * loans wrote (whose records read as lending nothing). */
+#define STATE_LENT_SHIFT 40
+#define STATE_ABSORB_MASK ((UINT64_C(1) << STATE_LENT_SHIFT) - 1)
 /* Bits 8-27 of a process's flags: the weight of the build it leads, 0 for
  * its nice value's. In flags, so that the record keeps the layout a steve
  * before weights wrote and reads: an upgrade keeps every token. */

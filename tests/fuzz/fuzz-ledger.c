@@ -90,6 +90,16 @@ static int attach(Sim *s, unsigned i, uint8_t arg) {
                                            weight);
 }
 
+/* What clients.c does at a borrower's end: its nearest ancestor with a loan
+ * out is told, here any live process (perhaps one that lent nothing), or none. */
+static void end_loan(Sim *s, unsigned i, uint8_t arg) {
+        unsigned j = (i + 1 + arg / 64) % PROCESSES;
+
+        if (ledger_process_borrowed(&s->processes[i]))
+                ledger_loan_ended(s->ledger, &s->processes[i], s->alive[j] && (arg & 0x10) ? &s->processes[j] : NULL,
+                                  s->now);
+}
+
 static void step(Sim *s) {
         uint8_t op = next(s), arg = next(s);
         unsigned i = arg % PROCESSES, k = (arg / PROCESSES) % WAITERS;
@@ -124,6 +134,7 @@ static void step(Sim *s) {
         case 6: (void) ledger_reclaim(l, p, s->now); break;
         case 7:
                 if (s->alive[i]) {
+                        end_loan(s, i, arg);
                         ledger_process_exit(l, p, s->now);
                         s->alive[i] = false;
                 }
@@ -169,8 +180,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         ledger_set_limits(s.ledger, &open, s.now);
         ledger_set_throttled(s.ledger, false, s.now);
         for (unsigned i = 0; i < PROCESSES; i++)
-                if (s.alive[i])
+                if (s.alive[i]) {
+                        end_loan(&s, i, (uint8_t) i);
                         ledger_process_exit(s.ledger, &s.processes[i], s.now);
+                }
         ledger_stats(s.ledger, &st);
         assert(st.available == (int64_t) st.jobs);
         assert(st.held == 0 && st.reserved == 0 && st.waiters == 0 && st.processes == 0);

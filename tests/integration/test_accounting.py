@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from conftest import as_user
+
 
 def test_any_byte_returns_one_token(start_steve, clients):
     steve = start_steve(3)
@@ -95,9 +97,10 @@ def test_an_implicit_slot_is_the_ancestors_token(start_steve):
     try:
         assert lender.stdout.readline() == "holding\n"
         assert lender.stdout.readline() == "child wrote 1\n"
-        # The token went back to the pool at once: the child ran on it.
+        # The token went back to the pool while the child ran on it; with
+        # the child's end it is the parent's again, whose byte it is.
         st = steve.wait_state(processes=1)
-        assert (st.available, st.held) == (2, 0)
+        assert (st.available, st.held) == (1, 1)
         lender.stdin.write("\n")
         lender.stdin.flush()
         assert lender.stdout.readline() == "parent wrote 1\n", "make's later return was refused"
@@ -107,6 +110,55 @@ def test_an_implicit_slot_is_the_ancestors_token(start_steve):
         lender.kill()
         lender.wait()
     steve.wait_state(processes=0, available=2)
+
+
+# One process forks fresh children that each "return their implicit slot"
+# and stay, and reads again after each: it took 7 tokens under -j 4 -U 2.
+FORKER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_NONBLOCK)
+got = 0
+for _ in range(int(sys.argv[2])):
+    try:
+        got += len(os.read(fd, 1))
+    except BlockingIOError:
+        pass
+    r, w = os.pipe()
+    if os.fork() == 0:
+        os.write(fd, b"+")
+        os.write(w, b"x")
+        time.sleep(600)
+        os._exit(0)
+    os.read(r, 1)
+print(got, flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_implicit_slots_count_against_the_user_limit_and_the_pool(start_steve, node_dir):
+    steve = start_steve(4, "--per-user-limit=2", "--mode=0666")
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    script = node_dir / "forker.py"
+    script.write_text(FORKER)
+    script.chmod(0o644)
+    forker = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "12"]),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        got = int(forker.stdout.readline())
+        assert got == 2, f"user nobody read {got} tokens under -U 2"
+        st = steve.wait_state(processes=13)
+        assert st.available + st.held == 4 and st.held <= 2, st
+        # The children go: their loans end, the tokens are the forker's again.
+        children = [int(p) for p in open(f"/proc/{forker.pid}/task/{forker.pid}/children").read().split()]
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        st = steve.wait_state(processes=1, held=2)
+        assert st.available == 2, st
+    finally:
+        os.killpg(forker.pid, signal.SIGKILL)
+        forker.wait()
+    assert steve.wait_state(processes=0).available == 4
 
 
 def test_threads_of_one_process_share_its_holdings(start_steve, clients):

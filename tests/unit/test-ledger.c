@@ -258,6 +258,75 @@ TEST(implicit_slot_is_taken_from_the_lender_once) {
         ledger_free(l);
 }
 
+/* One process of a user forks fresh children that each "return their
+ * implicit slot" and reads again after each: it took 7 of -j 4 under -U 2. */
+TEST(implicit_slots_count_against_the_limits_while_lent) {
+        Ledger *l; Events e; LedgerProcess parent, child[4], other;
+        LedgerLimits limits = { .min_jobs = 1, .per_user_limit = 2, .policy = LEDGER_POLICY_FIFO };
+        int granted = 0;
+
+        setup(&l, &e, 4);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &parent, 1, 65534);
+        for (int i = 0; i < 4; i++) {
+                if (ledger_acquire(l, &parent, NULL, 0) == LEDGER_GRANTED)
+                        granted++;
+                ledger_process_attach(l, &child[i], 10 + i, 65534);
+                CHECK_EQ(ledger_release(l, &child[i], 1, 0), LEDGER_IMPLICIT_SLOT);
+                CHECK_EQ(ledger_return_implicit(l, &child[i], &parent, 0), 0);
+                CHECK(ledger_consistent(l));
+        }
+        /* the limit's two, however many children lent */
+        CHECK_EQ(granted, 2);
+        CHECK_EQ(ledger_process_held(&parent) + (int64_t) ledger_process_lent(&parent), 2);
+        /* another user is not held back by it */
+        ledger_process_attach(l, &other, 5, 1000);
+        CHECK_EQ(ledger_acquire(l, &other, NULL, 0), LEDGER_GRANTED);
+        /* a borrower's end makes the token the lender's again: the pool is whole in the end */
+        for (int i = 0; i < 4; i++) {
+                ledger_loan_ended(l, &child[i], &parent, 1);
+                ledger_process_exit(l, &child[i], 1);
+                CHECK(ledger_consistent(l));
+        }
+        CHECK_EQ(ledger_process_held(&parent), 2);
+        CHECK_EQ(ledger_process_lent(&parent), 0);
+        CHECK_EQ(st(l).available + st(l).held, 4);
+        CHECK_EQ(ledger_release(l, &parent, 2, 2), 0);
+        ledger_process_exit(l, &parent, 3);
+        ledger_process_exit(l, &other, 3);
+        CHECK_EQ(st(l).available, 4);
+        ledger_free(l);
+}
+
+TEST(a_lender_that_returns_first_settles_the_loan) {
+        Ledger *l; Events e; LedgerProcess make, child;
+        LedgerLimits limits = { .min_jobs = 1, .per_process_limit = 1, .policy = LEDGER_POLICY_FIFO };
+        LedgerWaiter w = {};
+
+        setup(&l, &e, 2);
+        ledger_set_limits(l, &limits, 0);
+        ledger_process_attach(l, &make, 1, 1000);
+        ledger_process_attach(l, &child, 2, 1000);
+        CHECK_EQ(ledger_acquire(l, &make, NULL, 0), LEDGER_GRANTED);
+        CHECK_EQ(ledger_release(l, &child, 1, 0), LEDGER_IMPLICIT_SLOT);
+        CHECK_EQ(ledger_return_implicit(l, &child, &make, 0), 0);
+        CHECK_EQ(st(l).available, 2);
+        /* lent, the token counts against make's per-process limit: it waits */
+        CHECK_EQ(ledger_acquire(l, &make, &w, 0), LEDGER_QUEUED);
+        /* make's write before steve saw the child end: the loan is settled and the waiter served */
+        CHECK_EQ(ledger_release(l, &make, 1, 1), 0);
+        CHECK(e.n == 1 && e.order[0] == &w);
+        CHECK_EQ(ledger_process_lent(&make), 0);
+        ledger_loan_ended(l, &child, &make, 2);
+        ledger_process_exit(l, &child, 2);
+        CHECK_EQ(ledger_process_held(&make), 1);
+        CHECK_EQ(st(l).available, 1);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &make, 3);
+        CHECK_EQ(st(l).available, 2);
+        ledger_free(l);
+}
+
 TEST(implicit_slot_without_a_lender_changes_nothing) {
         Ledger *l; Events e; LedgerProcess p[10], holder;
         setup(&l, &e, 4);
