@@ -70,6 +70,7 @@ struct LedgerUser {
         uint64_t lent;                  /* its processes' tokens lent to implicit slots */
         uint32_t reserved;
         size_t queued;                  /* its waiters in the pool's queue */
+        size_t read_waiters;            /* its blocked reads, queued or parked */
         TAILQ_HEAD(, LedgerWaiter) parked;
 };
 

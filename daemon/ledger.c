@@ -209,8 +209,10 @@ static void dequeue(Ledger *l, LedgerWaiter *w) {
         TAILQ_REMOVE(&p->waiters, w, process_link);
         w->place = PLACE_NONE;
         w->queued = w->parked = false;
-        if (w->kind == LEDGER_WAIT_READ)
+        if (w->kind == LEDGER_WAIT_READ) {
                 p->n_read_waiters--;
+                p->user->read_waiters--;
+        }
 }
 
 /* Puts w where it must wait now: parked when a limit holds its process or
@@ -244,8 +246,10 @@ static void place(Ledger *l, LedgerWaiter *w, bool at_head) {
         TAILQ_INSERT_TAIL(&p->waiters, w, process_link);
         w->queued = true;
         w->parked = w->place != PLACE_QUEUE;
-        if (w->kind == LEDGER_WAIT_READ)
+        if (w->kind == LEDGER_WAIT_READ) {
                 p->n_read_waiters++;
+                p->user->read_waiters++;
+        }
 }
 
 static void enqueue(Ledger *l, LedgerWaiter *w, LedgerWaitKind kind, LedgerProcess *p, uint64_t now) {
@@ -353,6 +357,8 @@ int ledger_acquire(Ledger *l, LedgerProcess *p, LedgerWaiter *w, uint64_t now) {
         } else if (can_take_now(l, p)) {
                 l->available--;
                 give_token(l, p, now);
+        } else if (w && l->limits.waiters_per_user > 0 && p->user->read_waiters >= l->limits.waiters_per_user) {
+                return LEDGER_TOO_MANY_WAITERS;
         } else if (w) {
                 enqueue(l, w, LEDGER_WAIT_READ, p, now);
                 check_invariant(l);

@@ -38,6 +38,7 @@ typedef enum LedgerResult {
         LEDGER_WOULD_BLOCK,     /* nothing for this caller now and it did not offer to wait */
         LEDGER_NOT_HELD,        /* returning more tokens than the process holds */
         LEDGER_IMPLICIT_SLOT,   /* a process that never acquired returns one: see ledger_return_implicit() */
+        LEDGER_TOO_MANY_WAITERS,        /* its user has waiters_per_user reads waiting already: not queued */
 } LedgerResult;
 
 typedef enum LedgerWaitKind {
@@ -118,6 +119,7 @@ typedef struct LedgerLimits {
         bool paused;                    /* no new tokens at all */
         LedgerPolicy policy;
         uint64_t claim_timeout;         /* how long a claimed token stays reserved; 0: no claims */
+        uint32_t waiters_per_user;      /* queued reads of one uid; more get LEDGER_TOO_MANY_WAITERS; 0: no cap */
 } LedgerLimits;
 
 typedef struct LedgerCallbacks {

@@ -33,6 +33,11 @@ static const ParamInfo param_infos[] = {
           .kind = PARAM_SECONDS, .min = 0, .above_min = true, .max = SECONDS_MAX, .default_value = 0.5,
           .group = PARAM_GROUP_POOL, .what = "timeout", .metavar = "SEC",
           .help = "how long a token stays reserved for a refused\nnon-blocking reader below its share (default: 0.5)" },
+        { .name = "waiters-per-user", FIELD(waiters_per_user), .kind = PARAM_COUNT, .max = 1000000,
+          .zero_is_off = true, .default_value = 1024, .group = PARAM_GROUP_POOL, .what = "number of reads",
+          .metavar = "N",
+          .help = "blocked reads of one user kept waiting at once;\nmore are answered EINTR and read again\n"
+                  "(default: 1024, about 4 MiB of steve's; 0: no cap)" },
         { .name = "load-average", .short_option = 'l', .bus_name = "LoadAverage", IOCTLS(LOAD_AVERAGE),
           FIELD(load_average), .kind = PARAM_NUMBER, .max = 1e6, .zero_is_off = true,
           .group = PARAM_GROUP_LIMIT, .what = "load average", .metavar = "L",

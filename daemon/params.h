@@ -32,6 +32,7 @@ typedef struct Params {
         uint64_t reservation_timeout;   /* usec */
         uint32_t policy;                /* LedgerPolicy: fair, fifo */
         uint64_t claim_timeout;         /* usec */
+        uint32_t waiters_per_user;      /* blocked reads one uid may have kept waiting; 0: no cap */
 } Params;
 
 /* A parameter's value as it crosses a door (ioctl payload, D-Bus variant).

@@ -172,6 +172,10 @@ static void read_blocking(Server *s, Client *c, fuse_req_t req) {
                 free(pr);
                 if (r == LEDGER_GRANTED)
                         reply_token(req, c->pid);
+                else if (r == LEDGER_TOO_MANY_WAITERS)
+                        /* Not kept: it costs steve memory. Every jobserver
+                         * client reads again on EINTR, make after its poll. */
+                        (void) fuse_reply_err(req, EINTR);
                 else
                         (void) fuse_reply_err(req, r < 0 ? -r : EIO);
                 return;

@@ -38,6 +38,7 @@ static LedgerLimits ledger_limits(const Params *p) {
                 .paused = p->paused,
                 .policy = (LedgerPolicy) p->policy,
                 .claim_timeout = p->claim_timeout,
+                .waiters_per_user = p->waiters_per_user,
         };
 }
 

@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 
@@ -263,3 +264,64 @@ def test_a_state_file_others_could_change_is_refused(start_steve, node_dir, tmp_
     mine = shared / "mine"
     start_steve(2, f"--state-file={mine}").wait_state(available=2)
     assert (os.stat(mine).st_mode & 0o777, os.stat(mine).st_uid) == (0o600, os.geteuid())
+
+
+# Threads of one user in read(): those beyond the cap are answered EINTR
+# (steve keeps no memory for them) and read again, as every client does.
+READERS = """
+import ctypes, errno, os, sys, threading, time
+libc = ctypes.CDLL(None, use_errno=True)
+fd = os.open(sys.argv[1], os.O_RDWR)
+refused = []
+def reader():
+    buf = ctypes.create_string_buffer(1)
+    # libc's read: Python's own would read again on EINTR by itself.
+    while libc.read(fd, buf, 1) != 1:
+        assert ctypes.get_errno() == errno.EINTR, ctypes.get_errno()
+        refused.append(1)
+        time.sleep(0.05)
+    time.sleep(0.05)
+    os.write(fd, b"+")
+threads = [threading.Thread(target=reader) for _ in range(int(sys.argv[2]))]
+for t in threads:
+    t.start()
+print("started", flush=True)
+sys.stdin.readline()
+for t in threads:
+    t.join()
+print("done", len(refused) > 0, flush=True)
+"""
+
+
+def test_blocked_reads_of_one_user_are_capped_and_none_is_lost(start_steve, node_dir, clients):
+    steve = start_steve(2, "--waiters-per-user=8", "--mode=0666")
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    root = clients(steve)
+    fd = root.open()
+    root.do("read", fd)
+    root.do("read", fd)
+    script = node_dir / "readers.py"
+    script.write_text(READERS)
+    script.chmod(0o644)
+    readers = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "30"]),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert readers.stdout.readline() == "started\n"
+        # Eight kept waiting, however many threads ask; root's own still waits its turn.
+        wait = root.send("read", fd)
+        steve.wait_state(waiting=9, timeout=20)
+        for _ in range(5):
+            assert steve.state().waiting <= 9
+            time.sleep(0.1)
+        readers.stdin.write("\n")
+        readers.stdin.flush()
+        root.do("write", fd)
+        root.do("write", fd)
+        assert readers.stdout.readline() == "done True\n"
+        assert root.result(wait)[0] == "ok"
+    finally:
+        readers.kill()
+        readers.wait()
+    root.do("write", fd)
+    assert_whole(steve, 2)
