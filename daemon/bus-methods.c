@@ -20,6 +20,7 @@
 #include "bus-internal.h"
 #include "bus-params.h"
 #include "log.h"
+#include "proc.h"
 #include "text.h"
 #include "util.h"
 
@@ -44,6 +45,7 @@ struct PendingCall {
         ServerFetch *fetch;
         AuthSubject subject;            /* once the credentials came */
         bool see_all;                   /* every process's command line */
+        bool own_only;                  /* only its own processes: /proc would show it no others */
         Params candidate;               /* Set: the parameters to apply */
         const ParamInfo *param;         /* Set: which one */
         uint32_t pid;                   /* ReclaimTokens, SetWeight */
@@ -76,6 +78,11 @@ typedef struct ListContext {
         sd_bus_message *reply;
 } ListContext;
 
+/* Whether the caller is shown p at all. */
+static bool shown(const PendingCall *pc, const ServerProcess *p) {
+        return !pc->own_only || p->uid == pc->subject.uid;
+}
+
 /* What the caller may see of p: its command line, cut to LISTED_TEXT_MAX
  * bytes at a character's start and marked "...", or only its name; escaped. */
 static char *label(const PendingCall *pc, const ServerProcess *p) {
@@ -102,7 +109,7 @@ static int append_holder(const ServerProcess *p, void *userdata) {
         _cleanup_free_ char *text = NULL;
         int r;
 
-        if (p->held <= 0)
+        if (p->held <= 0 || !shown(ctx->pc, p))
                 return 0;
         text = label(ctx->pc, p);
         if (!text)
@@ -124,8 +131,11 @@ static int append_holder(const ServerProcess *p, void *userdata) {
 
 static int append_waiter(const ServerProcess *p, void *userdata) {
         ListContext *ctx = userdata;
-        _cleanup_free_ char *text = label(ctx->pc, p);
+        _cleanup_free_ char *text = NULL;
 
+        if (!shown(ctx->pc, p))
+                return 0;
+        text = label(ctx->pc, p);
         if (!text)
                 return -ENOMEM;
         return sd_bus_message_append(ctx->reply, "(ustu)", (uint32_t) p->pid, text,
@@ -146,10 +156,13 @@ static int append_jobs(ListContext *ctx, const ServerProcess *p) {
 static int append_process(const ServerProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         Server *server = ctx->pc->bus->server;
-        _cleanup_free_ char *text = label(ctx->pc, p);
-        _cleanup_free_ char *unit = text_escape(p->unit ? p->unit : "", p->unit ? strlen(p->unit) : 0);
+        _cleanup_free_ char *text = NULL, *unit = NULL;
         int r;
 
+        if (!shown(ctx->pc, p))
+                return 0;
+        text = label(ctx->pc, p);
+        unit = text_escape(p->unit ? p->unit : "", p->unit ? strlen(p->unit) : 0);
         if (!text || !unit)
                 return -ENOMEM;
         r = sd_bus_message_open_container(ctx->reply, 'r', "uuususua(tt)bt");
@@ -241,10 +254,15 @@ static void on_inspect_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
 
         pc->auth = NULL;
-        /* Not allowed is no error: the names are shown instead. */
+        /* Not allowed is no error: the names are shown instead, or, to a
+         * caller /proc shows no other user's process (hidepid=, another pid
+         * namespace), its own processes only. */
         pc->see_all = result == AUTH_ALLOWED;
+        pc->own_only = !pc->see_all &&
+                       (server_hides_pids(pc->bus->server) || !proc_in_our_pid_namespace(pc->subject.pid));
         list_when_read(pc);
 }
+
 
 static void on_set_authorized(AuthResult result, void *userdata);
 static void on_reclaim_authorized(AuthResult result, void *userdata);

@@ -167,6 +167,39 @@ static char *unit_of_cgroup(const char *path) {
         return strdup(path);
 }
 
+bool proc_hides_pids(const char *root) {
+        FILE *f = fopen("/proc/self/mounts", "re");
+        char line[4096];
+        bool hides = false;
+
+        while (f && fgets(line, sizeof line, f)) {
+                char *save = NULL, *source = strtok_r(line, " ", &save), *where = strtok_r(NULL, " ", &save),
+                     *type = strtok_r(NULL, " ", &save), *options = strtok_r(NULL, " ", &save);
+                const char *hidepid;
+
+                if (!source || !where || !type || !options || strcmp(type, "proc") != 0 || strcmp(where, root) != 0)
+                        continue;
+                hidepid = strstr(options, "hidepid=");
+                /* The last mount on root is the one seen there. */
+                hides = hidepid && strncmp(hidepid, "hidepid=0", 9) != 0 && strncmp(hidepid, "hidepid=off", 11) != 0;
+        }
+        if (f)
+                fclose(f);
+        return hides;
+}
+
+bool proc_in_our_pid_namespace(pid_t pid) {
+        char path[64], theirs[64], ours[64];
+        ssize_t n, m;
+
+        if (pid <= 0)
+                return false;
+        snprintf(path, sizeof path, "/proc/%d/ns/pid", (int) pid);
+        n = readlink(path, theirs, sizeof theirs - 1);
+        m = readlink("/proc/self/ns/pid", ours, sizeof ours - 1);
+        return n > 0 && m > 0 && n == m && memcmp(theirs, ours, (size_t) n) == 0;
+}
+
 int proc_unit(pid_t pid, char **ret) {
         char buf[4096], *line, *save = NULL, *path = NULL;
         int r = read_proc_file(pid, "cgroup", buf, sizeof buf, NULL);

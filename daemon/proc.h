@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -15,6 +16,12 @@ int pidfd_open_process(pid_t pid);
 int proc_start_time(pid_t pid, uint64_t *ret);
 /* Its parent (field 4). */
 int proc_parent_of(pid_t pid, pid_t *ret);
+/* Whether the proc file system at root hides other users' processes
+ * (mounted with hidepid= other than 0). */
+bool proc_hides_pids(const char *root);
+/* Whether pid lives in steve's own pid namespace (not one of its own, where
+ * steve's processes are invisible to it). */
+bool proc_in_our_pid_namespace(pid_t pid);
 /* The systemd unit (a .service or .scope) pid runs in, else its cgroup path. */
 int proc_unit(pid_t pid, char **ret);
 

@@ -10,6 +10,7 @@
 
 #include "event-util.h"
 #include "log.h"
+#include "proc.h"
 #include "server-internal.h"
 #include "sysload.h"
 #include "util.h"
@@ -156,6 +157,10 @@ int server_foreach_waiter(Server *s, ServerWaiterFn fn, void *userdata) {
 
 static int is_stranger(const LedgerProcess *p, void *userdata) {
         return ledger_process_uid(p) != *(uid_t *) userdata ? -1 : 0;
+}
+
+bool server_hides_pids(const Server *s) {
+        return proc_hides_pids(s->proc);
 }
 
 bool server_others_present(Server *s, uid_t uid) {

@@ -89,6 +89,8 @@ typedef struct ServerPoint {
 size_t server_history(Server *s, ServerPoint *out, size_t max);
 /* Whether steve knows a client process of another uid than uid. */
 bool server_others_present(Server *s, uid_t uid);
+/* Whether the /proc steve reads (its --proc root) hides other users' processes. */
+bool server_hides_pids(const Server *s);
 /* Reads (off the loop) the command line of every client that has none yet;
  * done(userdata) runs on the loop once all have been read or given up on. */
 typedef struct ServerFetch ServerFetch;

@@ -4,6 +4,7 @@ ask for listings and never read the replies. Token service, steve's memory
 and its other callers must not notice (steve in a memory cgroup of its
 unit's MemoryMax=256M where this machine has one)."""
 import contextlib
+import json
 import os
 import pathlib
 import subprocess
@@ -156,3 +157,43 @@ def test_a_flood_of_unread_listings_costs_no_token_and_no_memory(start_steve, sy
     assert words[:2] == ["a(ustu)", "1"], r.stdout[:200]
     assert words[-1] == str(THREADS - 1) and "\\\\x01" * 10 in r.stdout and "..." in r.stdout, r.stdout[-300:]
     assert len(r.stdout) < 2048, len(r.stdout)
+
+
+HOLDER = """
+import os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+os.read(fd, 1)
+print("holding", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.fixture
+def hidden_proc(node_dir):
+    """A proc of this pid namespace mounted with hidepid=invisible, as an
+    administrator mounts /proc: steve is told it is its /proc."""
+    path = node_dir / "proc"
+    path.mkdir()
+    subprocess.run(["mount", "-t", "proc", "-o", "hidepid=invisible", "proc", str(path)], check=True)
+    yield path
+    subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+def test_listings_show_a_caller_only_what_proc_shows_it(start_steve, system_bus, nobodys, clients, hidden_proc,
+                                                        transport):
+    steve = start_steve(3, "--bus=system", "--mode=0666", env={**system_bus.env, "STEVE_PROC": str(hidden_proc)})
+    if transport == "cuse":
+        steve.path.chmod(0o666)
+    wait_until(lambda: system_bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0,
+               what="steve on the bus")
+    mine = clients(steve)
+    mine.do("read", mine.open())
+    theirs = nobodys(HOLDER, steve.path)
+    assert theirs.stdout.readline() == "holding\n"
+    for method in ("GetHolders", "GetProcesses"):
+        r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, method, user="nobody")
+        seen = {row[0] for row in json.loads(r.stdout)["data"][0]}
+        assert theirs.pid in seen and mine.pid not in seen, (method, seen)
+        r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, method)
+        seen = {row[0] for row in json.loads(r.stdout)["data"][0]}
+        assert {theirs.pid, mine.pid} <= seen, (method, seen)
