@@ -20,7 +20,8 @@ int proc_parent_of(pid_t pid, pid_t *ret);
  * (mounted with hidepid= other than 0). */
 bool proc_hides_pids(const char *root);
 /* Whether pid lives in steve's own pid namespace (not one of its own, where
- * steve's processes are invisible to it). */
+ * steve's processes are invisible to it). Only root can tell for another
+ * user's process; otherwise true. */
 bool proc_in_our_pid_namespace(pid_t pid);
 /* The systemd unit (a .service or .scope) pid runs in, else its cgroup path. */
 int proc_unit(pid_t pid, char **ret);
