@@ -42,7 +42,9 @@ def test_chaos_leaves_the_pool_whole(start_steve):
         while time.monotonic() < end:
             victim = rng.choice(procs)
             roll = rng.random()
-            if roll < 0.15 and victim.poll() is None:
+            # Half of them at most: with the VM's 12, a fast loop once killed
+            # eleven, and the survivor, stopped late, had nothing to tell.
+            if roll < 0.15 and victim.poll() is None and killed < clients // 2:
                 signal_group(victim, signal.SIGKILL)
                 killed += 1
             elif roll < 0.35:
