@@ -330,8 +330,11 @@ static int bus_connect(Bus *b) {
 
         r = b->kind == BUS_SYSTEM ? sd_bus_open_system(&bus) : sd_bus_open_user(&bus);
         if (r >= 0)
-                /* Below the transport: token requests go first when both are ready. */
-                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL + 1);
+                /* The transport's priority, not below it: under a steady stream of
+                 * token requests a lower one would never run (SIGUSR1 reports
+                 * went unanswered under memcheck). Sources of one priority take
+                 * turns, and a turn builds one listing at most. */
+                r = sd_bus_attach_event(bus, b->event, SD_EVENT_PRIORITY_NORMAL);
         if (r >= 0)
                 r = sd_bus_add_object(bus, NULL, OBJECT_PATH, on_object_message, b);
         if (r >= 0)

@@ -120,7 +120,8 @@ static int on_fetches(sd_event_source *source, void *userdata) {
         }
         s->fetch_round = 0;
         /* One answer a turn of the loop: a listing is the one costly thing
-         * steve builds, and requests waiting for tokens go between two. */
+         * steve builds, and token requests take their turns between two
+         * (same priority: sd-event serves the longest pending first). */
         f = TAILQ_FIRST(&s->fetches);
         if (f) {
                 TAILQ_REMOVE(&s->fetches, f, link);
@@ -161,9 +162,6 @@ int clients_init(Server *s) {
         r = cmdline_reader_new(s->event, &s->cmdlines);
         if (r >= 0)
                 r = sd_event_add_defer(s->event, &s->fetch_source, on_fetches, s);
-        /* Below the transport: a token is never kept waiting behind a listing. */
-        if (r >= 0)
-                r = sd_event_source_set_priority(s->fetch_source, SD_EVENT_PRIORITY_NORMAL + 1);
         if (r >= 0)
                 r = sd_event_source_set_enabled(s->fetch_source, SD_EVENT_OFF);
         return r;
