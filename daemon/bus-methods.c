@@ -263,7 +263,6 @@ static void on_inspect_authorized(AuthResult result, void *userdata) {
         list_when_read(pc);
 }
 
-
 static void on_set_authorized(AuthResult result, void *userdata);
 static void on_reclaim_authorized(AuthResult result, void *userdata);
 static void on_weight_authorized(AuthResult result, void *userdata);

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/queue.h>
 #include <systemd/sd-bus.h>
-#include <time.h>
 
 #include "config.h"
 #include "bus-internal.h"
@@ -225,13 +224,6 @@ static void settle(Bus *b) {
  * while its queue for steve is full of replies a caller does not read. */
 #define FLUSH_TIMEOUT (USEC_PER_SEC / 2)
 
-static uint64_t monotonic_now(void) {
-        struct timespec ts;
-
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* While flushing, messages that come in are not answered: nothing new is
  * begun on the way out. */
 static int drop_incoming(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -240,14 +232,14 @@ static int drop_incoming(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 int bus_flush_within(sd_bus *bus, uint64_t timeout) {
         _cleanup_(sd_bus_slot_unrefp) sd_bus_slot *filter = NULL;
-        uint64_t end = monotonic_now() + timeout, queued = 0, now;
+        uint64_t end = now_monotonic_usec() + timeout, queued = 0, now;
         int r;
 
         (void) sd_bus_add_filter(bus, &filter, drop_incoming, NULL);
         while ((r = sd_bus_get_n_queued_write(bus, &queued)) >= 0 && queued > 0) {
                 struct pollfd pfd = { .fd = sd_bus_get_fd(bus), .events = (short) sd_bus_get_events(bus) };
 
-                now = monotonic_now();
+                now = now_monotonic_usec();
                 if (now >= end)
                         return -ETIMEDOUT;
                 if (pfd.fd < 0 || pfd.events < 0)

@@ -76,13 +76,6 @@ static void remove_stuck(CmdlineReader *r, uid_t uid) {
                 }
 }
 
-static uint64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-}
-
 /* Under the lock: answered -EBUSY on the loop, next time round. */
 static void refuse(CmdlineReader *r, CmdlineRequest *req, int error) {
         uint64_t one = 1;
@@ -130,7 +123,7 @@ static void *worker_main(void *userdata) {
                 }
                 req->state = REQUEST_READING;
                 w->current = req;
-                w->started = now_usec();
+                w->started = now_monotonic_usec();
                 pthread_mutex_unlock(&r->lock);
 
                 req->error = read_one(req->pid, req->start_time, &req->text);
@@ -199,7 +192,7 @@ static void rearm_deadline(CmdlineReader *r) {
         if (w && w->current)
                 event_set_timer(r->deadline_timer, w->started + CMDLINE_DEADLINE_USEC);
         else if (!TAILQ_EMPTY(&r->queue))
-                event_set_timer(r->deadline_timer, now_usec() + CMDLINE_DEADLINE_USEC);
+                event_set_timer(r->deadline_timer, now_monotonic_usec() + CMDLINE_DEADLINE_USEC);
         else
                 event_set_timer(r->deadline_timer, UINT64_MAX);
 }
@@ -213,7 +206,7 @@ static int on_deadline(sd_event_source *source, uint64_t usec, void *userdata) {
 
         pthread_mutex_lock(&r->lock);
         w = r->worker;
-        if (w && w->current && now_usec() - w->started >= CMDLINE_DEADLINE_USEC) {
+        if (w && w->current && now_monotonic_usec() - w->started >= CMDLINE_DEADLINE_USEC) {
                 /* It is stuck in the kernel on that process's lock: leave it. */
                 done = w->current->done;
                 done_data = w->current->userdata;

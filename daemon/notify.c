@@ -123,15 +123,12 @@ void notify_bus_settled(Notify *n) {
 }
 
 void notify_reloading(Notify *n) {
-        struct timespec ts;
         char state[64];
 
         if (!n)
                 return;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
         /* systemd 253's Type=notify-reload wants the time with it; older ones ignore it. */
-        snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64,
-                 (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000);
+        snprintf(state, sizeof state, "RELOADING=1\nMONOTONIC_USEC=%" PRIu64, now_monotonic_usec());
         send_state(n, state);
 }
 
