@@ -305,6 +305,9 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
         if (r < 0)
                 goto fail;
         r = client_attach(s, c);
+        if (r == -EUSERS)
+                log_info("pid %d refused: uid %u has %" PRIu32 " processes in steve already", (int) pid,
+                         (unsigned) uid, s->params.clients_per_user);
         if (r < 0)
                 goto fail;
         if (!tsearch(c, &s->clients, client_compare)) {

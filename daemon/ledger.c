@@ -81,8 +81,10 @@ static bool can_take_now(const Ledger *l, const LedgerProcess *p) {
 
 /* Processes */
 
-int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
-                                uint32_t weight) {
+/* capped: a new process, which processes_per_user may refuse; one that a
+ * previous steve tracked comes back whatever the cap. */
+static int attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent, uint32_t weight,
+                  bool capped) {
         LedgerUser *u;
 
         /* Before the user is made: a refused attach leaves no user behind. */
@@ -91,6 +93,8 @@ int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t ui
         u = user_get(l, uid);
         if (!u)
                 return -ENOMEM;
+        if (capped && l->limits.processes_per_user > 0 && u->n_processes >= l->limits.processes_per_user)
+                return -EUSERS;         /* u has processes, so it stays */
         *p = (LedgerProcess) { .pid = pid, .uid = uid, .user = u };
         u->n_processes++;
         if (group_new(l, p, parent ? parent->group : &l->root, weight ? weight : LEDGER_WEIGHT_DEFAULT) < 0) {
@@ -103,6 +107,11 @@ int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t ui
         TAILQ_INSERT_TAIL(&l->processes, p, process_link);
         l->n_processes++;
         return 0;
+}
+
+int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
+                                uint32_t weight) {
+        return attach(l, p, pid, uid, parent, weight, true);
 }
 
 int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid) {
@@ -503,7 +512,7 @@ int ledger_process_restore(Ledger *l, LedgerProcess *p, const LedgerProcessState
 
         if (st->held < 0)
                 return -EINVAL;
-        r = ledger_process_attach_under(l, p, st->pid, st->uid, st->parent, st->weight);
+        r = attach(l, p, st->pid, st->uid, st->parent, st->weight, false);
         if (r < 0)
                 return r;
         r = reserve_job_slots(p, (size_t) st->held);

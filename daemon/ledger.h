@@ -120,6 +120,7 @@ typedef struct LedgerLimits {
         LedgerPolicy policy;
         uint64_t claim_timeout;         /* how long a claimed token stays reserved; 0: no claims */
         uint32_t waiters_per_user;      /* queued reads of one uid; more get LEDGER_TOO_MANY_WAITERS; 0: no cap */
+        uint32_t processes_per_user;    /* attached processes of one uid; more are refused -EUSERS; 0: no cap */
 } LedgerLimits;
 
 typedef struct LedgerCallbacks {
@@ -164,7 +165,8 @@ Ledger *ledger_free(Ledger *l);
 int ledger_process_attach(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid);
 /* p leads a sub-build of parent's (the nearest client among its ancestors)
  * or, with parent NULL, a build of its own; weight 0 is the default. The
- * sub-build stays where it is when parent exits. */
+ * sub-build stays where it is when parent exits. -EUSERS when uid has
+ * processes_per_user attached already. */
 int ledger_process_attach_under(Ledger *l, LedgerProcess *p, pid_t pid, uid_t uid, LedgerProcess *parent,
                                 uint32_t weight);
 /* The process is gone: its reservation and holdings return, its waiters leave. */

@@ -38,6 +38,11 @@ static const ParamInfo param_infos[] = {
           .metavar = "N",
           .help = "blocked reads of one user kept waiting at once;\nmore are answered EINTR and read again\n"
                   "(default: 1024, about 4 MiB of steve's; 0: no cap)" },
+        { .name = "clients-per-user", FIELD(clients_per_user), .kind = PARAM_COUNT, .max = 1000000,
+          .zero_is_off = true, .default_value = 4096, .group = PARAM_GROUP_POOL, .what = "number of processes",
+          .metavar = "N",
+          .help = "processes of one user that steve keeps track of\nat once; more are refused EUSERS (default: 4096,\n"
+                  "about 8 MiB of steve's; 0: no cap)" },
         { .name = "load-average", .short_option = 'l', .bus_name = "LoadAverage", IOCTLS(LOAD_AVERAGE),
           FIELD(load_average), .kind = PARAM_NUMBER, .max = 1e6, .zero_is_off = true,
           .group = PARAM_GROUP_LIMIT, .what = "load average", .metavar = "L",

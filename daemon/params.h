@@ -32,6 +32,7 @@ typedef struct Params {
         uint64_t reservation_timeout;   /* usec */
         uint32_t policy;                /* LedgerPolicy: fair, fifo */
         uint64_t claim_timeout;         /* usec */
+        uint32_t clients_per_user;      /* processes of one uid steve tracks; 0: no cap */
         uint32_t waiters_per_user;      /* blocked reads one uid may have kept waiting; 0: no cap */
 } Params;
 

@@ -142,7 +142,12 @@ void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
          * job, and a sub-make that connected first would lead a build of its
          * own. One that cannot be one (another pid namespace) is told so by
          * its first read. */
-        (void) client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c);
+        if (client_get(s, fuse_req_ctx(req)->pid, fuse_req_ctx(req)->uid, &c) == -EUSERS) {
+                /* Its user has clients_per_user processes here: make says why
+                 * and goes on with its one implicit job. */
+                (void) fuse_reply_err(req, EUSERS);
+                return;
+        }
         /* FUSE would otherwise serve reads from the page cache. */
         fi->direct_io = 1;
         fi->nonseekable = 1;

@@ -40,6 +40,7 @@ static LedgerLimits ledger_limits(const Params *p) {
                 .policy = (LedgerPolicy) p->policy,
                 .claim_timeout = p->claim_timeout,
                 .waiters_per_user = p->waiters_per_user,
+                .processes_per_user = p->clients_per_user,
         };
 }
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import STEVE, STEVIE, as_user, is_mounted, wait_until
+from conftest import STEVE, STEVIE, as_user, is_mounted, real_tool, wait_until
 from test_dbus import IFACE, OBJ
 
 STEVE_MAGIC = 0xB7
@@ -325,3 +325,57 @@ def test_blocked_reads_of_one_user_are_capped_and_none_is_lost(start_steve, node
         readers.wait()
     root.do("write", fd)
     assert_whole(steve, 2)
+
+
+# Processes of user nobody that each open steve and stay: what steve keeps of
+# each costs it a pidfd and some 2 KiB, so a user may have so many at once.
+OPENERS = """
+import os, sys
+results = os.pipe()
+for _ in range(int(sys.argv[2])):
+    if os.fork() == 0:
+        try:
+            os.open(sys.argv[1], os.O_RDWR)
+            os.write(results[1], b"ok\\n")
+        except OSError as e:
+            os.write(results[1], (os.strerror(e.errno) + "\\n").encode())
+        sys.stdin.read()
+        os._exit(0)
+with os.fdopen(results[0]) as f:
+    for _ in range(int(sys.argv[2])):
+        print(f.readline().strip(), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_processes_of_one_user_are_capped_and_a_refused_make_builds_alone(start_steve, node_dir, clients):
+    make_path = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
+    steve = start_steve(2, "--clients-per-user=8", "--mode=0666")
+    if steve.transport == "cuse":
+        steve.path.chmod(0o666)
+    script = node_dir / "openers.py"
+    script.write_text(OPENERS)
+    script.chmod(0o644)
+    openers = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "12"]),
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        said = sorted(openers.stdout.readline().strip() for _ in range(12))
+        assert said == ["Too many users"] * 4 + ["ok"] * 8, said
+        # Not root's: its processes are its own eight.
+        root = clients(steve)
+        root.do("read", root.open())
+        # A make of nobody's refused: it says why and builds with its one job.
+        (node_dir / "Makefile").write_text("all: a b\na b:\n\t@echo $@\n")
+        make = subprocess.run(as_user("nobody", [make_path, "-C", str(node_dir), "-s"]),
+                              env={**os.environ, "MAKEFLAGS": f"-j2 --jobserver-auth=fifo:{steve.path}"},
+                              capture_output=True, text=True, timeout=60)
+        assert make.returncode == 0, make.stderr
+        assert f"cannot open jobserver {steve.path}: Too many users" in make.stderr, make.stderr
+    finally:
+        openers.stdin.close()
+        openers.wait()
+    # Their processes gone, nobody's are welcome again.
+    wait_until(lambda: steve.state().processes == 1, what="nobody's processes gone")
+    again = subprocess.run(as_user("nobody", [sys.executable, "-c", f"import os; os.open('{steve.path}', os.O_RDWR)"]),
+                           capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr

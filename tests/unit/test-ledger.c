@@ -883,6 +883,28 @@ TEST(restore_keeps_the_weight_and_the_build) {
         ledger_free(l);
 }
 
+TEST(processes_per_user_refuses_new_ones_but_not_restored_ones) {
+        Ledger *l; Events e; LedgerProcess a, b, c, other, restored;
+        LedgerLimits limits = { .min_jobs = 1, .processes_per_user = 2, .policy = LEDGER_POLICY_FAIR };
+        LedgerProcessState s = { .pid = 40, .uid = 1000, .held = 1 };
+        setup(&l, &e, 4);
+        ledger_set_limits(l, &limits, 0);
+        CHECK_EQ(ledger_process_attach(l, &a, 10, 1000), 0);
+        CHECK_EQ(ledger_process_attach(l, &b, 11, 1000), 0);
+        CHECK_EQ(ledger_process_attach(l, &c, 12, 1000), -EUSERS);
+        CHECK_EQ(ledger_process_attach(l, &other, 20, 1001), 0);
+        /* what a previous steve kept comes back */
+        CHECK_EQ(ledger_process_restore(l, &restored, &s), 0);
+        CHECK(ledger_consistent(l));
+        ledger_process_exit(l, &a, 1);
+        ledger_process_exit(l, &restored, 1);
+        CHECK_EQ(ledger_process_attach(l, &c, 12, 1000), 0);
+        ledger_process_exit(l, &b, 1);
+        ledger_process_exit(l, &c, 1);
+        ledger_process_exit(l, &other, 1);
+        ledger_free(l);
+}
+
 int main(void) {
         return test_run_all();
 }
