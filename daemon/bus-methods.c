@@ -32,7 +32,8 @@
 #define LISTED_TEXT_MAX 256
 
 typedef enum CallKind {
-        CALL_SET, CALL_RECLAIM, CALL_WEIGHT, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES
+        CALL_SET, CALL_RECLAIM, CALL_WEIGHT, CALL_REEXECUTE, CALL_HOLDERS, CALL_WAITERS, CALL_PROCESSES,
+        CALL_BUILDS
 } CallKind;
 
 /* A call waiting for what it needs to be answered. */
@@ -181,8 +182,31 @@ static int append_process(const ServerProcess *p, void *userdata) {
         return r;
 }
 
+/* Numbers: a build the caller may not see is there, but not its leader's pid. */
+static int append_build(const ServerBuild *build, void *userdata) {
+        ListContext *ctx = userdata;
+        pid_t leader = !ctx->pc->own_only || build->uid == ctx->pc->subject.uid ? build->leader : 0;
+
+        return sd_bus_message_append(ctx->reply, "(uudu)", (uint32_t) leader, build->weight, build->share,
+                                     clamp_u32(build->taken));
+}
+
 static const char *list_signature(CallKind kind) {
-        return kind == CALL_HOLDERS ? "(usua(tt))" : kind == CALL_WAITERS ? "(ustu)" : "(uuususua(tt)bt)";
+        switch (kind) {
+        case CALL_HOLDERS:
+                return "(usua(tt))";
+        case CALL_WAITERS:
+                return "(ustu)";
+        case CALL_BUILDS:
+                return "(uudu)";
+        case CALL_PROCESSES:
+        case CALL_SET:
+        case CALL_RECLAIM:
+        case CALL_WEIGHT:
+        case CALL_REEXECUTE:
+                break;
+        }
+        return "(uuususua(tt)bt)";
 }
 
 static int list_into(ListContext *ctx) {
@@ -195,6 +219,8 @@ static int list_into(ListContext *ctx) {
                 return server_foreach_waiting_process(server, append_waiter, ctx);
         case CALL_PROCESSES:
                 return server_foreach_process(server, append_process, ctx);
+        case CALL_BUILDS:
+                return server_foreach_build(server, append_build, ctx);
         case CALL_SET:
         case CALL_RECLAIM:
         case CALL_WEIGHT:
@@ -244,10 +270,17 @@ static void reply_list(void *userdata) {
 
 /* The command lines first, read off the loop; then the list. */
 static void list_when_read(PendingCall *pc) {
-        if (server_fetch_cmdlines(pc->bus->server, reply_list, pc, &pc->fetch) < 0) {
+        if (pc->kind == CALL_BUILDS)
+                reply_list(pc);         /* no text in it */
+        else if (server_fetch_cmdlines(pc->bus->server, reply_list, pc, &pc->fetch) < 0) {
                 pc->fetch = NULL;
                 reply_list(pc);
         }
+}
+
+/* /proc shows the caller no other user's process: hidepid=, or another pid namespace. */
+static bool pids_hidden_from(const PendingCall *pc) {
+        return server_hides_pids(pc->bus->server) || !proc_in_our_pid_namespace(pc->subject.pid);
 }
 
 static void on_inspect_authorized(AuthResult result, void *userdata) {
@@ -258,8 +291,7 @@ static void on_inspect_authorized(AuthResult result, void *userdata) {
          * caller /proc shows no other user's process (hidepid=, another pid
          * namespace), its own processes only. */
         pc->see_all = result == AUTH_ALLOWED;
-        pc->own_only = !pc->see_all &&
-                       (server_hides_pids(pc->bus->server) || !proc_in_our_pid_namespace(pc->subject.pid));
+        pc->own_only = !pc->see_all && pids_hidden_from(pc);
         list_when_read(pc);
 }
 
@@ -283,6 +315,15 @@ static void caller_known(PendingCall *pc) {
         case CALL_PROCESSES:
                 pc->see_all = pc->subject.uid == 0;
                 if (pc->see_all || !server_others_present(b->server, pc->subject.uid)) {
+                        list_when_read(pc);
+                        return;
+                }
+                action = AUTH_INSPECT;
+                done = on_inspect_authorized;
+                break;
+        case CALL_BUILDS:
+                /* Numbers only, unless /proc would hide other users' pids. */
+                if (pc->subject.uid == 0 || !pids_hidden_from(pc) || !server_others_present(b->server, pc->subject.uid)) {
                         list_when_read(pc);
                         return;
                 }
@@ -581,25 +622,8 @@ int bus_method_get_processes(sd_bus_message *m, void *userdata, sd_bus_error *er
         return list(m, userdata, CALL_PROCESSES);
 }
 
-static int append_build(const ServerBuild *build, void *userdata) {
-        return sd_bus_message_append(userdata, "(uudu)", (uint32_t) build->leader, build->weight, build->share,
-                                     clamp_u32(build->taken));
-}
-
-/* Numbers only: anyone may read them, at once. */
 int bus_method_get_builds(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        Bus *b = userdata;
-        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        int r;
-
-        r = sd_bus_message_new_method_return(m, &reply);
-        if (r >= 0)
-                r = sd_bus_message_open_container(reply, 'a', "(uudu)");
-        if (r >= 0)
-                r = server_foreach_build(b->server, append_build, reply);
-        if (r >= 0)
-                r = sd_bus_message_close_container(reply);
-        return r < 0 ? r : sd_bus_send(NULL, reply, NULL);
+        return list(m, userdata, CALL_BUILDS);
 }
 
 /* Numbers only: anyone may read them, at once. */

@@ -83,6 +83,7 @@ int group_new(Ledger *l, LedgerProcess *p, LedgerGroup *parent, uint32_t weight)
         g->parent = parent;
         g->process = p;
         g->leader = p->pid;
+        g->uid = p->uid;
         g->weight = weight;
         g->n_refs = 1;
         g->as_member = (LedgerShare) { .group = g };
@@ -184,6 +185,10 @@ const LedgerGroup *ledger_process_build(const LedgerProcess *p) {
 
 pid_t ledger_group_leader(const LedgerGroup *g) {
         return g->leader;
+}
+
+uid_t ledger_group_uid(const LedgerGroup *g) {
+        return g->uid;
 }
 
 uint32_t ledger_group_weight(const LedgerGroup *g) {

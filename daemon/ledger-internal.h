@@ -49,6 +49,7 @@ struct LedgerGroup {
         LedgerGroup *parent;            /* NULL: the root, whose members are the builds */
         LedgerProcess *process;         /* its leader; NULL once it exited */
         pid_t leader;
+        uid_t uid;                      /* its leader's */
         uint32_t weight;
         unsigned n_refs;                /* its leader while attached, and its sub-groups */
         int64_t taken;                  /* held and reserved by its whole subtree */

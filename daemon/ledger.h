@@ -252,6 +252,7 @@ const LedgerJob *ledger_process_jobs(const LedgerProcess *p, size_t *ret_n);
 const LedgerGroup *ledger_process_group(const LedgerProcess *p);
 const LedgerGroup *ledger_process_build(const LedgerProcess *p);
 pid_t ledger_group_leader(const LedgerGroup *g);
+uid_t ledger_group_uid(const LedgerGroup *g);
 uint32_t ledger_group_weight(const LedgerGroup *g);
 /* Tokens held and reserved by it and everything under it. */
 int64_t ledger_group_taken(const LedgerGroup *g);

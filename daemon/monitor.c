@@ -85,7 +85,7 @@ typedef struct BuildWalk {
 static int visit_build(const LedgerGroup *g, void *userdata) {
         BuildWalk *walk = userdata;
         ServerBuild b = {
-                .leader = ledger_group_leader(g), .weight = ledger_group_weight(g),
+                .leader = ledger_group_leader(g), .uid = ledger_group_uid(g), .weight = ledger_group_weight(g),
                 .share = ledger_build_share(walk->server->ledger, g), .taken = ledger_group_taken(g),
         };
         return walk->fn(&b, walk->userdata);

@@ -65,6 +65,7 @@ int server_foreach_waiting_process(Server *s, ServerProcessFn fn, void *userdata
 /* A build: the processes under one top-most client, shared between as one. */
 typedef struct ServerBuild {
         pid_t leader;                   /* its top-most client (perhaps gone by now) */
+        uid_t uid;                      /* the leader's */
         uint32_t weight;
         double share;                   /* its weighted share of the pool, in tokens */
         int64_t taken;                  /* tokens held and reserved by its processes */

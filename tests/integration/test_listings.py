@@ -199,3 +199,8 @@ def test_listings_show_a_caller_only_what_proc_shows_it(start_steve, system_bus,
         r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, method)
         seen = {row[0] for row in json.loads(r.stdout)["data"][0]}
         assert {theirs.pid, mine.pid} <= seen, (method, seen)
+    # Builds are numbers, and there are two; only one leader is nobody's to see.
+    r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetBuilds", user="nobody")
+    assert sorted(row[0] for row in json.loads(r.stdout)["data"][0]) == [0, theirs.pid], r.stdout
+    r = system_bus.busctl("--json=short", "call", *OBJ, IFACE, "GetBuilds")
+    assert sorted(row[0] for row in json.loads(r.stdout)["data"][0]) == sorted([mine.pid, theirs.pid]), r.stdout
