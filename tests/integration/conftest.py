@@ -65,6 +65,18 @@ TOOLS = ["setpriv", "unshare", "mount", "umount", "fusermount3", "busctl", "dbus
          "/usr/lib/polkit-1/polkitd", "strace"]
 
 
+# Tests of what lies above the transport (the bus, polkit, monitoring, the
+# policy, configuration) reach the device only as the token tests do: on
+# CUSE they are skipped, and the FUSE tier runs them. STEVE_CUSE_ALL=1 runs
+# them on CUSE as well.
+CUSE_ALL = os.environ.get("STEVE_CUSE_ALL") == "1"
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "above_transport: the FUSE tier's alone unless STEVE_CUSE_ALL=1")
+    config.addinivalue_line("markers", "through_transport: on every transport, in an above_transport file")
+
+
 def pytest_sessionstart(session):
     """Says at the start what cannot work, with the fix, rather than letting
     tests time out on a missing tool or on a tree other users cannot reach."""
@@ -369,6 +381,10 @@ def transports():
 
 @pytest.fixture(params=transports())
 def transport(request):
+    node = request.node
+    if (request.param == "cuse" and not CUSE_ALL and node.get_closest_marker("above_transport")
+            and not node.get_closest_marker("through_transport")):
+        pytest.skip("above the transport: the FUSE tier runs it (STEVE_CUSE_ALL=1 runs it on CUSE)")
     return request.param
 
 

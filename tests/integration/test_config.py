@@ -8,6 +8,8 @@ import pytest
 
 from conftest import STEVE, is_mounted
 
+pytestmark = pytest.mark.above_transport
+
 GETTERS = ["--get-jobs", "--get-min-jobs", "--get-load-average", "--get-load-recheck-timeout",
            "--get-min-memory-avail", "--get-per-process-limit", "--get-cpu-pressure",
            "--get-memory-pressure"]

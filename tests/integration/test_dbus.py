@@ -9,6 +9,8 @@ import pytest
 
 from conftest import ROOT, as_user, wait_until
 
+pytestmark = pytest.mark.above_transport
+
 OBJ = ("org.steve.Jobserver", "/org/steve/Jobserver")
 IFACE = "org.steve.Jobserver"
 

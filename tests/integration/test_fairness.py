@@ -54,6 +54,7 @@ def run_builds(steve, commands, tmp_path, jobs=JOBS):
 
 
 @shares_test
+@pytest.mark.above_transport  # the policy is the ledger's
 def test_a_recursive_make_and_a_plain_one_share_the_pool_evenly(start_steve, tmp_path):
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     steve = start_steve(JOBS)
@@ -67,6 +68,7 @@ def test_a_recursive_make_and_a_plain_one_share_the_pool_evenly(start_steve, tmp
 
 
 @shares_test
+@pytest.mark.above_transport  # the policy is the ledger's
 def test_a_niced_make_gets_less_than_a_third(start_steve, tmp_path):
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     steve = start_steve(JOBS)
@@ -81,6 +83,7 @@ def test_a_niced_make_gets_less_than_a_third(start_steve, tmp_path):
 
 
 @shares_test
+@pytest.mark.above_transport  # the policy is the ledger's
 def test_fifo_policy_serves_in_the_order_processes_ask(start_steve, tmp_path):
     """The old order, still to be had: the recursive build takes more than half."""
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
@@ -122,6 +125,7 @@ def test_make_cargo_and_a_recursive_make_each_get_a_third(start_steve, tmp_path,
     assert all(0.25 <= s <= 0.42 for s in got), got
 
 
+@pytest.mark.above_transport  # the policy is the ledger's
 def test_a_lone_build_beside_an_idle_one_uses_the_whole_pool(start_steve, tmp_path):
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     steve = start_steve(JOBS)
@@ -143,6 +147,7 @@ def test_a_lone_build_beside_an_idle_one_uses_the_whole_pool(start_steve, tmp_pa
 
 
 @shares_test
+@pytest.mark.above_transport  # the policy is the ledger's
 def test_a_weight_changed_at_run_time_counts_from_then_on(start_steve, tmp_path):
     make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
     steve = start_steve(JOBS)

@@ -163,6 +163,8 @@ def test_a_flood_of_unread_listings_costs_no_token_and_no_memory(start_steve, sy
 
 HOLDER = """
 import os, sys, time
+
+pytestmark = pytest.mark.above_transport
 fd = os.open(sys.argv[1], os.O_RDWR)
 os.read(fd, 1)
 print("holding", flush=True)

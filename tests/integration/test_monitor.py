@@ -21,6 +21,8 @@ import pytest
 from conftest import STEVIE, as_user, wait_until
 from test_limits import context_switches, fake_proc  # noqa: F401 (a fixture)
 
+pytestmark = pytest.mark.above_transport
+
 OBJ = ("org.steve.Jobserver", "/org/steve/Jobserver")
 IFACE = "org.steve.Jobserver"
 BUSY = "14.20 9.00 9.00 1/100 1\n"

@@ -23,6 +23,8 @@ from conftest import ROOT, STEVIE, PrivateBus, is_mounted, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
 from test_service import activated, activation_fd
 
+pytestmark = pytest.mark.above_transport
+
 POLKITD = "/usr/lib/polkit-1/polkitd"
 STEVE_UID = 4243                # the steve user, in the namespace only
 JOBSERVER_GID = 4242
@@ -269,6 +271,7 @@ def test_command_lines_are_shown_to_their_owner_and_root_only(shipped_steve, pol
     steve.wait_for_line(f"org.steve.Jobserver.inspect denied: uid {pwd.getpwnam(STRANGER).pw_uid}")
 
 
+@pytest.mark.through_transport  # an unprivileged steve hands its CUSE connection over
 def test_reexecute_is_manage_and_keeps_the_pool_as_the_steve_user(shipped_steve, polkit, clients):
     _, bus, _ = polkit
     steve = shipped_steve(3)

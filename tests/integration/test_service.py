@@ -18,6 +18,8 @@ import pytest
 
 from conftest import STEVE, activated, activation_fd, as_user, is_mounted
 
+pytestmark = pytest.mark.above_transport
+
 USER = "nobody"
 
 

@@ -20,6 +20,8 @@ import pytest
 from conftest import BUILD, VALGRIND, as_user, wait_until
 from test_dbus import IFACE, OBJ
 
+pytestmark = pytest.mark.above_transport
+
 STALLFS = BUILD / "tests" / "stallfs"
 STALL_CLIENT = BUILD / "tests" / "stall-client"
 
