@@ -379,12 +379,22 @@ def transports():
     return ["fuse", "cuse"] if os.path.exists("/dev/cuse") else ["fuse"]
 
 
+def pytest_collection_modifyitems(config, items):
+    def above(item):
+        callspec = getattr(item, "callspec", None)
+        return (callspec is not None and callspec.params.get("transport") == "cuse"
+                and item.get_closest_marker("above_transport") and not item.get_closest_marker("through_transport"))
+    if CUSE_ALL:
+        return
+    left = [item for item in items if above(item)]
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = [item for item in items if not above(item)]
+        print(f"\nconftest: {len(left)} tests above the transport left to the FUSE tier (STEVE_CUSE_ALL=1 runs them)")
+
+
 @pytest.fixture(params=transports())
 def transport(request):
-    node = request.node
-    if (request.param == "cuse" and not CUSE_ALL and node.get_closest_marker("above_transport")
-            and not node.get_closest_marker("through_transport")):
-        pytest.skip("above the transport: the FUSE tier runs it (STEVE_CUSE_ALL=1 runs it on CUSE)")
     return request.param
 
 

@@ -17,6 +17,8 @@ import pytest
 from conftest import VALGRIND, as_user, sanitized, wait_until
 from test_monitor import IFACE, OBJ
 
+pytestmark = pytest.mark.above_transport
+
 # Under memcheck steve takes a second per few waiters: the same flood, smaller,
 # still finds what memcheck is there for.
 THREADS = 200 if VALGRIND else 1000
@@ -163,8 +165,6 @@ def test_a_flood_of_unread_listings_costs_no_token_and_no_memory(start_steve, sy
 
 HOLDER = """
 import os, sys, time
-
-pytestmark = pytest.mark.above_transport
 fd = os.open(sys.argv[1], os.O_RDWR)
 os.read(fd, 1)
 print("holding", flush=True)
