@@ -195,7 +195,9 @@ static void send_replies(Server *s, const uint8_t *buf, size_t len) {
         }
 }
 
-/* After each iteration: what changed, committed; then the replies. */
+/* After each iteration: what changed, committed; then the replies. A
+ * change with no request under way (D-Bus, a reload, a timer) is committed
+ * too: state_put_*() opens a transaction for it. */
 static int on_commit(sd_event_source *source, void *userdata) {
         Server *s = userdata;
         const void *replies;
@@ -203,7 +205,7 @@ static int on_commit(sd_event_source *source, void *userdata) {
         Client *c;
         int r = 0;
 
-        if (!s->state || !state_open_transaction(s->state))
+        if (!s->state || (!state_open_transaction(s->state) && TAILQ_EMPTY(&s->dirty) && !s->globals_dirty))
                 return 0;
         while (r >= 0 && (c = TAILQ_FIRST(&s->dirty))) {
                 StateProcess image;

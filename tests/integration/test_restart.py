@@ -381,3 +381,26 @@ def test_a_sub_build_is_found_in_its_build_again(keeper, tmp_path):
     finally:
         top.kill()
         top.wait()
+
+
+def test_changes_through_the_bus_with_nobody_asking_outlive_a_kill(keeper, system_bus, clients):
+    """A change that comes by D-Bus while no request is under way (Jobs set,
+    tokens reclaimed) is committed at once, not with the next request: a
+    steve killed before any request comes must not lose it."""
+    from test_dbus import IFACE, OBJ
+
+    def on_bus():
+        return system_bus.busctl("get-property", *OBJ, IFACE, "Version", check=False).returncode == 0
+    steve = keeper.start("--bus=system", env=system_bus.env)
+    wait_until(on_bus, what="steve on the bus")
+    holder = clients(steve)
+    holder.do("read", holder.open())
+    system_bus.busctl("set-property", *OBJ, IFACE, "Jobs", "u", "5")
+    system_bus.busctl("call", *OBJ, IFACE, "ReclaimTokens", "u", str(holder.pid))
+    # Answered in a later turn of the loop than the changes were made in.
+    assert system_bus.busctl("get-property", *OBJ, IFACE, "Jobs").stdout.split() == ["u", "5"]
+    steve.proc.kill()
+    steve.proc.wait()
+    steve = keeper.start("--bus=system", env=system_bus.env)
+    assert steve.stevie("--get-jobs").stdout.split() == ["5"]
+    steve.wait_state(available=5, held=0)
