@@ -304,8 +304,9 @@ static void on_reexecute_authorized(AuthResult result, void *userdata);
 static void caller_known(PendingCall *pc) {
         Bus *b = pc->bus;
         bool interactive = sd_bus_message_get_allow_interactive_authorization(pc->message);
-        AuthAction action;
-        AuthCallback done;
+        /* Every kind sets both (-Wswitch: no default). */
+        AuthAction action = AUTH_MANAGE;
+        AuthCallback done = NULL;
         IoctlValue v;
         int r;
 
@@ -323,7 +324,8 @@ static void caller_known(PendingCall *pc) {
                 break;
         case CALL_BUILDS:
                 /* Numbers only, unless /proc would hide other users' pids. */
-                if (pc->subject.uid == 0 || !pids_hidden_from(pc) || !server_others_present(b->server, pc->subject.uid)) {
+                if (pc->subject.uid == 0 || !pids_hidden_from(pc) ||
+                    !server_others_present(b->server, pc->subject.uid)) {
                         list_when_read(pc);
                         return;
                 }
@@ -344,7 +346,6 @@ static void caller_known(PendingCall *pc) {
                 done = on_weight_authorized;
                 break;
         case CALL_RECLAIM:
-        default:
                 action = AUTH_MANAGE;
                 done = on_reclaim_authorized;
                 break;
@@ -480,13 +481,13 @@ static void on_reclaim_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
         uint64_t n = 0;
 
-        if (!authorized(pc, result, "Not authorized to manage the jobserver"))
-                ;
-        else if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
-                (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
-                                                  "No process %" PRIu32 " is known to the jobserver", pc->pid);
-        else
-                (void) sd_bus_reply_method_return(pc->message, "u", clamp_u32((int64_t) n));
+        if (authorized(pc, result, "Not authorized to manage the jobserver")) {
+                if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
+                        (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
+                                                          "No process %" PRIu32 " is known to the jobserver", pc->pid);
+                else
+                        (void) sd_bus_reply_method_return(pc->message, "u", clamp_u32((int64_t) n));
+        }
         pending_free(pc);
 }
 

@@ -160,9 +160,11 @@ static double as_number(const ParamInfo *info, const IoctlValue *v) {
                 return v->u32;
         case PARAM_BYTES:
                 return (double) v->u64;
-        default:
-                return v->d;
+        case PARAM_NUMBER:
+        case PARAM_SECONDS:
+                break;
         }
+        return v->d;
 }
 
 static bool in_range(const ParamInfo *info, const IoctlValue *v) {
