@@ -125,8 +125,7 @@ static const sd_bus_vtable fixed_members[] = {
                                 bus_method_get_builds, SD_BUS_VTABLE_UNPRIVILEGED),
 };
 
-#define MAX_PARAMS 32
-static sd_bus_vtable jobserver_vtable[1 + MAX_PARAMS + ELEMENTSOF(fixed_members) + 1];
+static sd_bus_vtable jobserver_vtable[1 + PARAMS_MAX + ELEMENTSOF(fixed_members) + 1];
 
 /* sd-bus keeps a pointer to the table: it lives as long as steve. */
 static const sd_bus_vtable *vtable(void) {
@@ -136,7 +135,7 @@ static const sd_bus_vtable *vtable(void) {
         if (jobserver_vtable[0].type == _SD_BUS_VTABLE_START)
                 return jobserver_vtable;
         jobserver_vtable[n++] = (sd_bus_vtable) SD_BUS_VTABLE_START(0);
-        for (size_t i = 0; (info = param_nth(i)) && i < MAX_PARAMS; i++)
+        for (size_t i = 0; (info = param_nth(i)); i++)
                 if (info->bus_name)
                         jobserver_vtable[n++] = (sd_bus_vtable) SD_BUS_WRITABLE_PROPERTY(
                                 info->bus_name, param_signature(info), property_get, property_set, 0,

@@ -40,7 +40,8 @@ typedef struct BusSnapshot {
         uint64_t generation, held_back;         /* server_generation(), server_held_back_version() */
 } BusSnapshot;
 
-#define BUS_MAX_PROPERTIES 48
+/* A property per parameter, and the pool's five. */
+#define BUS_MAX_PROPERTIES (PARAMS_MAX + 5)
 /* The names of the properties that differ, NULL-terminated in names (room
  * for BUS_MAX_PROPERTIES + 1); their number. */
 size_t bus_changed_properties(const BusSnapshot *a, const BusSnapshot *b, const char **names);

@@ -180,10 +180,8 @@ static const struct option fixed_options[] = {
         { "version",         no_argument,       NULL, 'V' },
 };
 
-#define MAX_PARAMS 32
-
 /* The fixed options and one per parameter, from the table; getopt's form. */
-static struct option long_options[ELEMENTSOF(fixed_options) + MAX_PARAMS + 1];
+static struct option long_options[ELEMENTSOF(fixed_options) + PARAMS_MAX + 1];
 static char short_options[64];
 
 static void build_options(void) {
@@ -195,7 +193,7 @@ static void build_options(void) {
         for (size_t i = 0; i < ELEMENTSOF(fixed_options); i++)
                 long_options[n++] = fixed_options[i];
         len = (size_t) snprintf(short_options, sizeof short_options, "u:vdhV");
-        for (size_t i = 0; (info = param_nth(i)) && i < MAX_PARAMS; i++) {
+        for (size_t i = 0; (info = param_nth(i)); i++) {
                 if (info->runtime_only)
                         continue;
                 long_options[n++] = (struct option) { info->name, required_argument, NULL,

@@ -81,6 +81,8 @@ static const ParamInfo param_infos[] = {
           .on_option = "pause", .off_option = "resume" },
 };
 
+_Static_assert(ELEMENTSOF(param_infos) <= PARAMS_MAX, "the parameter table outgrew PARAMS_MAX");
+
 const ParamInfo *param_nth(size_t i) {
         return i < ELEMENTSOF(param_infos) ? &param_infos[i] : NULL;
 }

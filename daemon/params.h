@@ -15,6 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* Room for the parameter table wherever it is laid out whole (getopt's
+ * options, the D-Bus vtable, the state file): params.c checks it fits. */
+#define PARAMS_MAX 32
 #define JOBS_MAX 65536
 #define SECONDS_MAX 3600.0
 

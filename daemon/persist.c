@@ -232,6 +232,8 @@ static int on_commit(sd_event_source *source, void *userdata) {
 
 /* Globals: the connection's INIT and the run-time parameters. */
 
+_Static_assert(PARAMS_MAX <= STATE_PARAMS, "the state file has room for every parameter");
+
 void persist_note_init(Server *s, const void *raw, size_t len) {
         s->globals.init_len = len < STATE_RAW_MAX ? (uint32_t) len : STATE_RAW_MAX;
         memcpy(s->globals.init, raw, s->globals.init_len);
@@ -250,7 +252,7 @@ void persist_note_params(Server *s) {
         const ParamInfo *info;
         size_t n = 0;
 
-        for (size_t i = 0; (info = param_nth(i)) && n < STATE_PARAMS; i++) {
+        for (size_t i = 0; (info = param_nth(i)); i++) {
                 IoctlValue v;
 
                 /* Those changed at run time; the configuration gives the rest. */
