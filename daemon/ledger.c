@@ -136,7 +136,7 @@ static int reserve_job_slots(LedgerProcess *p, size_t extra) {
         return 0;
 }
 
-/* What the ledger keeps of p changed: whoever records it (state.c) is told. */
+/* What the ledger keeps of p changed: the changed callback says so to whoever keeps a record. */
 static void changed(Ledger *l, LedgerProcess *p) {
         if (l->callbacks->changed)
                 l->callbacks->changed(p, l->userdata);

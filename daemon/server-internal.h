@@ -123,7 +123,8 @@ struct Server {
 
         /* throttle.c */
         uint64_t load_read_at;                  /* when sysload was last read; 0: never */
-        const char *over_limit;                 /* the limit last found exceeded, for the log */
+        SysLimit over_limit;                    /* the limit last found exceeded */
+        bool load_unreadable;                   /* the last reading failed: limits unchecked */
         SysLoad load;                           /* that reading */
         uint64_t held_back_version;             /* moves with each reading while over a limit */
         sd_event_source *recheck_timer;

@@ -80,14 +80,30 @@ const char *sysload_unsupported(const char *proc, const Params *p) {
         return NULL;
 }
 
-const char *sysload_over_limit(const Params *p, const SysLoad *load) {
+SysLimit sysload_over_limit(const Params *p, const SysLoad *load) {
         if (p->load_average > 0 && load->load1 >= p->load_average)
-                return "load average";
+                return SYSLIMIT_LOAD_AVERAGE;
         if (p->min_memory_avail > 0 && load->mem_available < p->min_memory_avail)
-                return "available memory";
+                return SYSLIMIT_MEMORY_AVAILABLE;
         if (p->cpu_pressure > 0 && load->cpu_some_avg10 >= p->cpu_pressure)
-                return "CPU pressure";
+                return SYSLIMIT_CPU_PRESSURE;
         if (p->memory_pressure > 0 && load->memory_some_avg10 >= p->memory_pressure)
+                return SYSLIMIT_MEMORY_PRESSURE;
+        return SYSLIMIT_NONE;
+}
+
+const char *sysload_limit_name(SysLimit limit) {
+        switch (limit) {
+        case SYSLIMIT_NONE:
+                return "no limit";
+        case SYSLIMIT_LOAD_AVERAGE:
+                return "load average";
+        case SYSLIMIT_MEMORY_AVAILABLE:
+                return "available memory";
+        case SYSLIMIT_CPU_PRESSURE:
+                return "CPU pressure";
+        case SYSLIMIT_MEMORY_PRESSURE:
                 return "memory pressure";
-        return NULL;
+        }
+        return "?";
 }

@@ -19,8 +19,18 @@ typedef struct SysLoad {
 int sysload_read(const char *proc, const Params *p, SysLoad *ret);
 /* NULL when p's limits can be checked here; else why not (no PSI, say). */
 const char *sysload_unsupported(const char *proc, const Params *p);
-/* Which limit the reading breaks, or NULL. */
-const char *sysload_over_limit(const Params *p, const SysLoad *load);
+typedef enum SysLimit {
+        SYSLIMIT_NONE,
+        SYSLIMIT_LOAD_AVERAGE,
+        SYSLIMIT_MEMORY_AVAILABLE,
+        SYSLIMIT_CPU_PRESSURE,
+        SYSLIMIT_MEMORY_PRESSURE,
+} SysLimit;
+
+/* Which limit the reading breaks, the first in that order. */
+SysLimit sysload_over_limit(const Params *p, const SysLoad *load);
+/* "load average", "available memory"...; for the log. */
+const char *sysload_limit_name(SysLimit limit);
 
 /* Parsers, exposed for the unit tests. */
 int sysload_parse_loadavg(const char *text, double *ret);

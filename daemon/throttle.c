@@ -7,7 +7,6 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 #include "event-util.h"
 #include "log.h"
@@ -16,17 +15,16 @@
 #include "sysload.h"
 #include "util.h"
 
-static const char unreadable[] = "unreadable";
-
 void throttle_refresh(Server *s, bool force) {
         uint64_t now = server_now(s);
-        const char *over = NULL;
+        SysLimit over = SYSLIMIT_NONE;
         SysLoad load;
         int r;
 
         if (!params_system_limits(&s->params)) {
-                if (s->over_limit) {
-                        s->over_limit = NULL;
+                if (s->over_limit != SYSLIMIT_NONE || s->load_unreadable) {
+                        s->over_limit = SYSLIMIT_NONE;
+                        s->load_unreadable = false;
                         s->held_back_version++;
                 }
                 ledger_set_throttled(s->ledger, false, now);
@@ -38,42 +36,51 @@ void throttle_refresh(Server *s, bool force) {
         r = sysload_read(s->proc, &s->params, &load);
         if (r < 0) {
                 /* Better to serve tokens than to stop every build on the machine. */
-                if (s->over_limit != unreadable) {
+                if (!s->load_unreadable) {
                         s->held_back_version++;
                         log_warning_errno(r, "Cannot read the system's load from %s, limits unchecked: %m", s->proc);
                 }
-                s->over_limit = unreadable;
+                s->load_unreadable = true;
+                s->over_limit = SYSLIMIT_NONE;
         } else {
                 over = sysload_over_limit(&s->params, &load);
                 s->load = load;
-                if (over || s->over_limit)
+                if (over != SYSLIMIT_NONE || s->over_limit != SYSLIMIT_NONE || s->load_unreadable)
                         s->held_back_version++;
                 if (over != s->over_limit)
-                        log_info(over ? "%s over its limit: holding back tokens" : "load under the limits again",
-                                 over);
+                        log_info(over != SYSLIMIT_NONE ? "%s over its limit: holding back tokens"
+                                                       : "load under the limits again", sysload_limit_name(over));
                 s->over_limit = over;
+                s->load_unreadable = false;
         }
-        ledger_set_throttled(s->ledger, over != NULL, now);
+        ledger_set_throttled(s->ledger, over != SYSLIMIT_NONE, now);
 }
 
 void throttle_reason(const Server *s, char *buf, size_t size) {
         const Params *p = &s->params;
-        const char *over = s->over_limit;
         char have[16], want[16];
 
         buf[0] = '\0';
-        if (!over || over == unreadable || !params_system_limits(p))
+        if (!params_system_limits(p))
                 return;
-        if (strcmp(over, "load average") == 0)
+        switch (s->over_limit) {
+        case SYSLIMIT_NONE:
+                break;
+        case SYSLIMIT_LOAD_AVERAGE:
                 snprintf(buf, size, "load %.1f >= %g", s->load.load1, p->load_average);
-        else if (strcmp(over, "available memory") == 0) {
+                break;
+        case SYSLIMIT_MEMORY_AVAILABLE:
                 format_size(s->load.mem_available, have, sizeof have);
                 format_size(p->min_memory_avail, want, sizeof want);
                 snprintf(buf, size, "MemAvailable %s < %s", have, want);
-        } else if (strcmp(over, "CPU pressure") == 0)
+                break;
+        case SYSLIMIT_CPU_PRESSURE:
                 snprintf(buf, size, "CPU pressure %.1f%% >= %g%%", s->load.cpu_some_avg10, p->cpu_pressure);
-        else
+                break;
+        case SYSLIMIT_MEMORY_PRESSURE:
                 snprintf(buf, size, "memory pressure %.1f%% >= %g%%", s->load.memory_some_avg10, p->memory_pressure);
+                break;
+        }
 }
 
 void throttle_rearm(Server *s) {

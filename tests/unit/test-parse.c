@@ -120,10 +120,10 @@ TEST(limits_compare_as_documented) {
         loaded.load1 = 4;
         short_of_memory.mem_available = 999;
         pressed.cpu_some_avg10 = 50;
-        CHECK(sysload_over_limit(&p, &calm) == NULL);
-        CHECK(sysload_over_limit(&p, &loaded) != NULL);
-        CHECK(sysload_over_limit(&p, &short_of_memory) != NULL);
-        CHECK(sysload_over_limit(&p, &pressed) != NULL);
+        CHECK_EQ(sysload_over_limit(&p, &calm), SYSLIMIT_NONE);
+        CHECK_EQ(sysload_over_limit(&p, &loaded), SYSLIMIT_LOAD_AVERAGE);
+        CHECK_EQ(sysload_over_limit(&p, &short_of_memory), SYSLIMIT_MEMORY_AVAILABLE);
+        CHECK_EQ(sysload_over_limit(&p, &pressed), SYSLIMIT_CPU_PRESSURE);
 }
 
 TEST(every_parameter_round_trips_through_its_descriptor) {
