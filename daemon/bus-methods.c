@@ -104,9 +104,18 @@ static char *label(const PendingCall *pc, const ServerProcess *p) {
         return out;
 }
 
+static int append_jobs(ListContext *ctx, const ServerProcess *p) {
+        Server *server = ctx->pc->bus->server;
+        int r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
+
+        for (size_t i = 0; r >= 0 && i < p->n_jobs; i++)
+                r = sd_bus_message_append(ctx->reply, "(tt)", p->jobs[i].id,
+                                          server_realtime_of(server, p->jobs[i].started));
+        return r < 0 ? r : sd_bus_message_close_container(ctx->reply);
+}
+
 static int append_holder(const ServerProcess *p, void *userdata) {
         ListContext *ctx = userdata;
-        Server *server = ctx->pc->bus->server;
         _cleanup_free_ char *text = NULL;
         int r;
 
@@ -119,12 +128,7 @@ static int append_holder(const ServerProcess *p, void *userdata) {
         if (r >= 0)
                 r = sd_bus_message_append(ctx->reply, "usu", (uint32_t) p->pid, text, clamp_u32(p->held));
         if (r >= 0)
-                r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
-        for (size_t i = 0; r >= 0 && i < p->n_jobs; i++)
-                r = sd_bus_message_append(ctx->reply, "(tt)", p->jobs[i].id,
-                                          server_realtime_of(server, p->jobs[i].started));
-        if (r >= 0)
-                r = sd_bus_message_close_container(ctx->reply);
+                r = append_jobs(ctx, p);
         if (r >= 0)
                 r = sd_bus_message_close_container(ctx->reply);
         return r;
@@ -142,16 +146,6 @@ static int append_waiter(const ServerProcess *p, void *userdata) {
         return sd_bus_message_append(ctx->reply, "(ustu)", (uint32_t) p->pid, text,
                                      server_realtime_of(ctx->pc->bus->server, p->waiting_since),
                                      (uint32_t) p->waiting_count);
-}
-
-static int append_jobs(ListContext *ctx, const ServerProcess *p) {
-        Server *server = ctx->pc->bus->server;
-        int r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
-
-        for (size_t i = 0; r >= 0 && i < p->n_jobs; i++)
-                r = sd_bus_message_append(ctx->reply, "(tt)", p->jobs[i].id,
-                                          server_realtime_of(server, p->jobs[i].started));
-        return r < 0 ? r : sd_bus_message_close_container(ctx->reply);
 }
 
 static int append_process(const ServerProcess *p, void *userdata) {
