@@ -361,107 +361,125 @@ static int watch_pool(int watch, bool json, bool session, bool more) {
         return watch == ARG_STATUS ? mon_status(session, json, stdout) : mon_top(session);
 }
 
-#define MAX_OPTIONS 96
+/* A get, set, on and off option per parameter, and the fixed ones. */
+#define MAX_OPTIONS (4 * PARAMS_MAX + 16)
+
+typedef struct Invocation {
+        Action actions[256];
+        size_t n_actions;
+        const char *path, *weight;
+        bool json, session;
+        int watch;
+} Invocation;
+
+/* getopt's table, from the parameter table; names holds the long names made. */
+static void build_options(struct option *options, char (*names)[48]) {
+        const ParamInfo *info;
+        size_t n = 0;
+
+        options[n++] = (struct option) { "get-tokens", no_argument, NULL, 't' };
+        for (size_t i = 0; (info = param_nth(i)); i++) {
+                if (!info->ioctl_get)
+                        continue;
+                snprintf(names[n], sizeof names[0], "get-%s", info->name);
+                options[n] = (struct option) { names[n], no_argument, NULL, ARG_GET + (int) i };
+                n++;
+                snprintf(names[n], sizeof names[0], "set-%s", info->name);
+                options[n] = (struct option) { names[n], required_argument, NULL, ARG_SET + (int) i };
+                n++;
+                if (info->on_option) {
+                        options[n++] = (struct option) { info->on_option, no_argument, NULL, ARG_ON + (int) i };
+                        options[n++] = (struct option) { info->off_option, no_argument, NULL, ARG_OFF + (int) i };
+                }
+        }
+        options[n++] = (struct option) { "reexec", no_argument, NULL, ARG_REEXEC };
+        options[n++] = (struct option) { "set-weight", required_argument, NULL, ARG_SET_WEIGHT };
+        options[n++] = (struct option) { "weight", required_argument, NULL, ARG_WEIGHT };
+        options[n++] = (struct option) { "status", no_argument, NULL, ARG_STATUS };
+        options[n++] = (struct option) { "json", no_argument, NULL, ARG_JSON };
+        options[n++] = (struct option) { "top", no_argument, NULL, ARG_TOP };
+        options[n++] = (struct option) { "session", no_argument, NULL, ARG_SESSION };
+        options[n++] = (struct option) { "device", required_argument, NULL, ARG_DEVICE };
+        options[n++] = (struct option) { "help", no_argument, NULL, 'h' };
+        options[n++] = (struct option) { "version", no_argument, NULL, 'V' };
+        options[n] = (struct option) {};
+}
+
+/* One option into inv; -1 to go on, else the exit status. */
+static int take_option(int c, int argc, char *argv[], Invocation *inv) {
+        if (inv->n_actions == sizeof inv->actions / sizeof inv->actions[0]) {
+                fprintf(stderr, "stevie: too many options\n");
+                return EXIT_USAGE;
+        }
+        if (c == 't')
+                inv->actions[inv->n_actions++] = (Action) { .param = NULL };
+        else if (c >= ARG_OFF)
+                inv->actions[inv->n_actions++] = param_action(c - ARG_OFF, true, "0");
+        else if (c >= ARG_ON)
+                inv->actions[inv->n_actions++] = param_action(c - ARG_ON, true, "1");
+        else if (c >= ARG_SET)
+                inv->actions[inv->n_actions++] = param_action(c - ARG_SET, true, optarg);
+        else if (c >= ARG_GET)
+                inv->actions[inv->n_actions++] = param_action(c - ARG_GET, false, NULL);
+        else if (c == ARG_REEXEC)
+                inv->actions[inv->n_actions++] = (Action) { .set = true, .reexec = true };
+        else if (c == ARG_SET_WEIGHT) {
+                /* Two words: the pid, then the weight. */
+                if (optind >= argc) {
+                        fprintf(stderr, "stevie: --set-weight takes a pid and a weight\n");
+                        return EXIT_USAGE;
+                }
+                inv->actions[inv->n_actions++] = (Action) { .set = true, .value = optarg, .weight = argv[optind++] };
+        } else if (c == ARG_WEIGHT)
+                inv->weight = optarg;
+        else if (c == ARG_STATUS || c == ARG_TOP)
+                inv->watch = c;
+        else if (c == ARG_JSON)
+                inv->json = true;
+        else if (c == ARG_SESSION)
+                inv->session = true;
+        else if (c == ARG_DEVICE && optarg)   /* getopt gives one; clang-tidy cannot tell */
+                inv->path = optarg;
+        else if (c == 'h') {
+                help();
+                return 0;
+        } else if (c == 'V') {
+                printf("stevie %s\n", STEVE_VERSION);
+                return 0;
+        } else {
+                fprintf(stderr, "Try 'stevie --help'.\n");
+                return EXIT_USAGE;
+        }
+        return -1;
+}
 
 int main(int argc, char *argv[]) {
         struct option options[MAX_OPTIONS];
         char names[MAX_OPTIONS][48];
-        Action actions[256];
-        const ParamInfo *info;
-        size_t n_actions = 0, n_options = 0;
-        const char *path = getenv("STEVE_DEVICE") ?: "/dev/steve", *weight = NULL;
-        bool json = false, session = false;
-        int c, watch = 0;
+        Invocation inv = { .path = getenv("STEVE_DEVICE") ?: "/dev/steve" };
+        int c, r;
 
-        options[n_options++] = (struct option) { "get-tokens", no_argument, NULL, 't' };
-        for (size_t i = 0; (info = param_nth(i)) && n_options + 8 < MAX_OPTIONS; i++) {
-                if (!info->ioctl_get)
-                        continue;
-                snprintf(names[n_options], sizeof names[0], "get-%s", info->name);
-                options[n_options] = (struct option) { names[n_options], no_argument, NULL, ARG_GET + (int) i };
-                n_options++;
-                snprintf(names[n_options], sizeof names[0], "set-%s", info->name);
-                options[n_options] = (struct option) { names[n_options], required_argument, NULL, ARG_SET + (int) i };
-                n_options++;
-                if (info->on_option) {
-                        options[n_options++] = (struct option) { info->on_option, no_argument, NULL, ARG_ON + (int) i };
-                        options[n_options++] = (struct option) { info->off_option, no_argument, NULL, ARG_OFF + (int) i };
-                }
-        }
-        options[n_options++] = (struct option) { "reexec", no_argument, NULL, ARG_REEXEC };
-        options[n_options++] = (struct option) { "set-weight", required_argument, NULL, ARG_SET_WEIGHT };
-        options[n_options++] = (struct option) { "weight", required_argument, NULL, ARG_WEIGHT };
-        options[n_options++] = (struct option) { "status", no_argument, NULL, ARG_STATUS };
-        options[n_options++] = (struct option) { "json", no_argument, NULL, ARG_JSON };
-        options[n_options++] = (struct option) { "top", no_argument, NULL, ARG_TOP };
-        options[n_options++] = (struct option) { "session", no_argument, NULL, ARG_SESSION };
-        options[n_options++] = (struct option) { "device", required_argument, NULL, ARG_DEVICE };
-        options[n_options++] = (struct option) { "help", no_argument, NULL, 'h' };
-        options[n_options++] = (struct option) { "version", no_argument, NULL, 'V' };
-        options[n_options] = (struct option) {};
-
+        build_options(options, names);
         /* "+": options end at the command, whose own options are its business. */
-        while ((c = getopt_long(argc, argv, "+thV", options, NULL)) >= 0) {
-                if (n_actions == sizeof actions / sizeof actions[0]) {
-                        fprintf(stderr, "stevie: too many options\n");
-                        return EXIT_USAGE;
-                }
-                if (c == 't')
-                        actions[n_actions++] = (Action) { .param = NULL };
-                else if (c >= ARG_OFF)
-                        actions[n_actions++] = param_action(c - ARG_OFF, true, "0");
-                else if (c >= ARG_ON)
-                        actions[n_actions++] = param_action(c - ARG_ON, true, "1");
-                else if (c >= ARG_SET)
-                        actions[n_actions++] = param_action(c - ARG_SET, true, optarg);
-                else if (c >= ARG_GET)
-                        actions[n_actions++] = param_action(c - ARG_GET, false, NULL);
-                else if (c == ARG_REEXEC)
-                        actions[n_actions++] = (Action) { .set = true, .reexec = true };
-                else if (c == ARG_SET_WEIGHT) {
-                        /* Two words: the pid, then the weight. */
-                        if (optind >= argc) {
-                                fprintf(stderr, "stevie: --set-weight takes a pid and a weight\n");
-                                return EXIT_USAGE;
-                        }
-                        actions[n_actions++] = (Action) { .set = true, .value = optarg, .weight = argv[optind++] };
-                } else if (c == ARG_WEIGHT)
-                        weight = optarg;
-                else if (c == ARG_STATUS || c == ARG_TOP)
-                        watch = c;
-                else if (c == ARG_JSON)
-                        json = true;
-                else if (c == ARG_SESSION)
-                        session = true;
-                else if (c == ARG_DEVICE && optarg)   /* getopt gives one; clang-tidy cannot tell */
-                        path = optarg;
-                else if (c == 'h') {
-                        help();
-                        return 0;
-                } else if (c == 'V') {
-                        printf("stevie %s\n", STEVE_VERSION);
-                        return 0;
-                } else {
-                        fprintf(stderr, "Try 'stevie --help'.\n");
-                        return EXIT_USAGE;
-                }
-        }
-        if (watch || json || session)
-                return watch_pool(watch, json, session, n_actions > 0 || optind < argc);
-        if (n_actions > 0 && optind < argc) {
+        while ((c = getopt_long(argc, argv, "+thV", options, NULL)) >= 0)
+                if ((r = take_option(c, argc, argv, &inv)) >= 0)
+                        return r;
+        if (inv.watch || inv.json || inv.session)
+                return watch_pool(inv.watch, inv.json, inv.session, inv.n_actions > 0 || optind < argc);
+        if (inv.n_actions > 0 && optind < argc) {
                 fprintf(stderr, "stevie: give either a command or --get/--set options, not both\n");
                 return EXIT_USAGE;
         }
-        if (weight && optind == argc) {
+        if (inv.weight && optind == argc) {
                 fprintf(stderr, "stevie: --weight goes with a command\n");
                 return EXIT_USAGE;
         }
-        if (n_actions > 0)
-                return run_actions(path, actions, n_actions);
+        if (inv.n_actions > 0)
+                return run_actions(inv.path, inv.actions, inv.n_actions);
         if (optind == argc) {
                 fprintf(stderr, "stevie: no command given (see stevie --help)\n");
                 return EXIT_USAGE;
         }
         warn_about_jobs(argv + optind);
-        return run_command(path, weight, argv + optind);
+        return run_command(inv.path, inv.weight, argv + optind);
 }
