@@ -311,76 +311,78 @@ static int setup_transport(Daemon *d) {
         return transport_new_cuse(d->event, d->server, o->dev_name, -1, on_ready, d, &d->transport);
 }
 
+static int failed(int r, const char *what) {
+        (void) log_error_errno(r, "Failed to %s: %m", what);
+        return 1;
+}
+
+/* Each part, in the order they need each other; 0, or the exit status. */
+static int start_parts(Daemon *d, const char *proc) {
+        Options *o = d->options;
+        int r;
+
+        if (handover_new(o->state_file, &d->handover) < 0)
+                return EXIT_USAGE;
+        r = sd_event_new(&d->event);
+        if (r < 0)
+                return failed(r, "create the event loop");
+        r = auth_new(d->event, &d->auth);
+        if (r < 0)
+                return failed(r, "set up authorization");
+        r = server_new(d->event, &o->params, proc, d->auth, &d->server);
+        if (r < 0)
+                return failed(r, "set up the jobserver");
+        r = notify_new(d->event, d->server, &d->notify);
+        if (r < 0)
+                return failed(r, "set up service manager notification");
+        server_set_observer(d->server, on_server_changed, d);
+        server_set_reexec(d->server, request_reexec, d);
+        if (setup_transport(d) < 0)
+                return EXIT_USAGE;
+        /* After mounting: fusermount3, forked there, must not inherit blocked signals. */
+        if (setup_signals(d) < 0)
+                return 1;
+        if (o->user && drop_privileges(o->user) < 0)
+                return 1;
+        /* After dropping privileges: the bus sees the user steve runs as. */
+        r = bus_new(d->event, d->server, d->auth, o->bus, transport_where(d->transport), on_bus_settled, d, &d->bus);
+        if (r < 0)
+                return failed(r, "set up D-Bus");
+        return 0;
+}
+
+static void stop_parts(Daemon *d) {
+        d->bus = bus_free(d->bus);
+        d->server = server_free(d->server);
+        d->transport = transport_free(d->transport);
+        d->notify = notify_free(d->notify);
+        d->auth = auth_free(d->auth);
+        sd_event_source_disable_unref(d->reexec_source);
+        d->event = sd_event_unref(d->event);
+        d->handover = handover_free(d->handover);
+}
+
 static int run(Options *o, int argc, char *argv[]) {
         Daemon d = { .options = o, .argc = argc, .argv = argv };
         /* Tests point this at a directory of stand-in loadavg, meminfo and pressure files. */
         const char *proc = getenv("STEVE_PROC") ?: "/proc";
         const char *unsupported = sysload_unsupported(proc, &o->params);
-        int r, status = 1;
+        int status;
 
         if (unsupported) {
                 log_error("%s", unsupported);
                 return EXIT_USAGE;
         }
-
         raise_fd_limit();
         /* By the name it was run as: after an upgrade, that is the new binary
          * (and under valgrind, steve rather than the tool). */
         d.exe = strchr(argv[0], '/') ? realpath(argv[0], NULL) : realpath("/proc/self/exe", NULL);
-        r = handover_new(o->state_file, &d.handover);
-        if (r < 0) {
-                status = EXIT_USAGE;
-                goto finish;
+        status = start_parts(&d, proc);
+        if (status == 0) {
+                int r = sd_event_loop(d.event);
+                status = r < 0 ? 1 : r;
         }
-        r = sd_event_new(&d.event);
-        if (r < 0) {
-                log_error_errno(r, "Failed to create the event loop: %m");
-                goto finish;
-        }
-        r = auth_new(d.event, &d.auth);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up authorization: %m");
-                goto finish;
-        }
-        r = server_new(d.event, &o->params, proc, d.auth, &d.server);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up the jobserver: %m");
-                goto finish;
-        }
-        r = notify_new(d.event, d.server, &d.notify);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up service manager notification: %m");
-                goto finish;
-        }
-        server_set_observer(d.server, on_server_changed, &d);
-        server_set_reexec(d.server, request_reexec, &d);
-        if (setup_transport(&d) < 0) {
-                status = EXIT_USAGE;
-                goto finish;
-        }
-        /* After mounting: fusermount3, forked there, must not inherit blocked signals. */
-        if (setup_signals(&d) < 0)
-                goto finish;
-        if (o->user && drop_privileges(o->user) < 0)
-                goto finish;
-        /* After dropping privileges: the bus sees the user steve runs as. */
-        r = bus_new(d.event, d.server, d.auth, o->bus, transport_where(d.transport), on_bus_settled, &d, &d.bus);
-        if (r < 0) {
-                log_error_errno(r, "Failed to set up D-Bus: %m");
-                goto finish;
-        }
-
-        r = sd_event_loop(d.event);
-        status = r < 0 ? 1 : r;
-finish:
-        d.bus = bus_free(d.bus);
-        d.server = server_free(d.server);
-        d.transport = transport_free(d.transport);
-        d.notify = notify_free(d.notify);
-        d.auth = auth_free(d.auth);
-        sd_event_source_disable_unref(d.reexec_source);
-        sd_event_unref(d.event);
-        d.handover = handover_free(d.handover);
+        stop_parts(&d);
         free(d.exe);
         return status;
 }
