@@ -550,55 +550,64 @@ int state_reset(State *s) {
 
 /* Transactions */
 
+/* The file to grow into, of size bytes and mapped: beside s's (*tmp names
+ * it until it replaces s's), or, for a memfd, s's own. */
+static int open_next(const State *s, size_t size, State *next, char **tmp) {
+        if (s->path) {
+                if (asprintf(tmp, "%s.new", s->path) < 0) {
+                        *tmp = NULL;
+                        return -ENOMEM;
+                }
+                (void) unlink(*tmp);
+                next->fd = open(*tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+        } else
+                next->fd = dup(s->fd);
+        if (next->fd < 0 || ftruncate(next->fd, (off_t) size) < 0)
+                return -errno;
+        return map_file(next, size);
+}
+
+/* old's content into next, laid out for the new capacities. */
+static void copy_content(State *next, const State *old, uint32_t n_processes, uint32_t n_requests,
+                         uint64_t entries_bytes, uint64_t replies_bytes) {
+        const Header *oh = header(old);
+        Header *h = header(next);
+
+        *h = *oh;
+        h->process_capacity = n_processes;
+        h->request_capacity = n_requests;
+        h->entries_capacity = entries_bytes;
+        h->replies_capacity = replies_bytes;
+        memset(processes(next), 0, (size_t) n_processes * sizeof(StateProcess));
+        memset(requests(next), 0, (size_t) n_requests * sizeof(StateRequest));
+        memcpy(processes(next), processes(old), oh->process_capacity * sizeof(StateProcess));
+        memcpy(requests(next), requests(old), oh->request_capacity * sizeof(StateRequest));
+        *journal(next) = *journal(old);
+        memcpy(entries(next), entries(old), journal(old)->entries_len);
+        memcpy(replies(next), replies(old), journal(old)->replies_len);
+        memcpy(landing(next), landing(old), landed_len(old));
+}
+
 /* A bigger file with the same content, the journal included. A crash
  * meanwhile leaves the old one: the new one replaces it in one rename. A
  * memfd (a re-exec's) just grows. */
 static int grow(State *s, uint32_t n_processes, uint32_t n_requests, uint64_t entries_bytes, uint64_t replies_bytes) {
-        const Header old_h = *header(s);
         size_t size = layout_size(n_processes, n_requests, entries_bytes, replies_bytes);
-        uint8_t *copy = malloc(s->size);
-        char *tmp = NULL;
+        /* A memfd's new layout is written over the old one: read from a copy. */
+        State old = { .map = malloc(s->size), .size = s->size };
         State next = { .fd = -1 };
+        char *tmp = NULL;
         int r;
 
-        if (!copy)
+        if (!old.map)
                 return -ENOMEM;
-        memcpy(copy, s->map, s->size);
-        if (s->path) {
-                if (asprintf(&tmp, "%s.new", s->path) < 0) {
-                        free(copy);
-                        return -ENOMEM;
-                }
-                (void) unlink(tmp);
-                next.fd = open(tmp, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-        } else
-                next.fd = dup(s->fd);
-        r = next.fd < 0 ? -errno : 0;
-        if (r >= 0 && ftruncate(next.fd, (off_t) size) < 0)
-                r = -errno;
+        memcpy(old.map, s->map, s->size);
+        r = open_next(s, size, &next, &tmp);
         if (r >= 0)
-                r = map_file(&next, size);
-        if (r >= 0) {
-                State old = { .map = copy, .size = s->size };
-                Header *h = header(&next);
-
-                *h = old_h;
-                h->process_capacity = n_processes;
-                h->request_capacity = n_requests;
-                h->entries_capacity = entries_bytes;
-                h->replies_capacity = replies_bytes;
-                memset(processes(&next), 0, (size_t) n_processes * sizeof(StateProcess));
-                memset(requests(&next), 0, (size_t) n_requests * sizeof(StateRequest));
-                memcpy(processes(&next), processes(&old), old_h.process_capacity * sizeof(StateProcess));
-                memcpy(requests(&next), requests(&old), old_h.request_capacity * sizeof(StateRequest));
-                *journal(&next) = *journal(&old);
-                memcpy(entries(&next), entries(&old), journal(&old)->entries_len);
-                memcpy(replies(&next), replies(&old), journal(&old)->replies_len);
-                memcpy(landing(&next), landing(&old), landed_len(&old));
-        }
+                copy_content(&next, &old, n_processes, n_requests, entries_bytes, replies_bytes);
         if (r >= 0 && tmp && rename(tmp, s->path) < 0)
                 r = -errno;
-        free(copy);
+        free(old.map);
         if (r < 0) {
                 if (next.map)
                         munmap(next.map, next.size);
