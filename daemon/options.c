@@ -230,28 +230,28 @@ static ParseOutcome parse_param(const ParamInfo *info, const char *arg, Params *
         return PARSE_RUN;
 }
 
-static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *origin) {
+/* Where steve serves, as whom, and over which bus. */
+static ParseOutcome parse_where(int c, const char *arg, Options *o, const char *origin) {
         gid_t unused_gid;
-        const ParamInfo *info = param_of_option(c);
 
-        if (info)
-                return parse_param(info, arg, &o->params, origin);
         switch (c) {
         case ARG_DEV_NAME:
                 o->dev_name = arg;
-                return parse_dev_name(arg) < 0 ? usage_error(origin, "invalid device name", arg, " (letters, digits, '.', '_', '-')") : PARSE_RUN;
+                return parse_dev_name(arg) < 0
+                        ? usage_error(origin, "invalid device name", arg, " (letters, digits, '.', '_', '-')")
+                        : PARSE_RUN;
         case ARG_PATH:
                 o->path = arg;
                 return PARSE_RUN;
-        case ARG_BUS:
-                return bus_kind_from_string(arg, &o->bus) < 0
-                        ? usage_error(origin, "invalid bus", arg, " (system, session or none)") : PARSE_RUN;
         case ARG_FALLBACK_PATH:
                 o->fallback_path = arg;
                 return PARSE_RUN;
         case ARG_STATE_FILE:
                 o->state_file = arg;
                 return PARSE_RUN;
+        case ARG_BUS:
+                return bus_kind_from_string(arg, &o->bus) < 0
+                        ? usage_error(origin, "invalid bus", arg, " (system, session or none)") : PARSE_RUN;
         case 'u':
                 o->user = arg;
                 return PARSE_RUN;
@@ -266,6 +266,26 @@ static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *or
         case ARG_MODE:
                 return parse_mode(arg, &o->node_mode) < 0
                         ? usage_error(origin, "invalid mode", arg, " (octal, at most 0777)") : PARSE_RUN;
+        }
+        return PARSE_EXIT_USAGE;        /* parse_one() sends only the above */
+}
+
+static ParseOutcome parse_one(int c, const char *arg, Options *o, const char *origin) {
+        const ParamInfo *info = param_of_option(c);
+
+        if (info)
+                return parse_param(info, arg, &o->params, origin);
+        switch (c) {
+        case ARG_DEV_NAME:
+        case ARG_PATH:
+        case ARG_FALLBACK_PATH:
+        case ARG_STATE_FILE:
+        case ARG_BUS:
+        case 'u':
+        case ARG_OWNER:
+        case ARG_GROUP:
+        case ARG_MODE:
+                return parse_where(c, arg, o, origin);
         case ARG_CONFIG:
                 o->config_path = arg;
                 o->config_path_given = true;
