@@ -149,7 +149,8 @@ static void step(Sim *s) {
                 LedgerLimits limits = { .min_jobs = arg % 4, .per_process_limit = (arg >> 2) % 4,
                                         .paused = (arg >> 4) % 5 == 0, .per_user_limit = more % 5,
                                         .policy = (more >> 3) % 4 == 0 ? LEDGER_POLICY_FIFO : LEDGER_POLICY_FAIR,
-                                        .claim_timeout = (uint64_t) (more >> 5) * 100000 };
+                                        .claim_timeout = (uint64_t) (more >> 5) * 100000,
+                                        .processes_per_user = arg >> 6 };
                 s->policy = limits.policy;
                 ledger_set_limits(l, &limits, s->now);
                 break;

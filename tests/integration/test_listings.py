@@ -153,7 +153,9 @@ def test_a_flood_of_unread_listings_costs_no_token_and_no_memory(start_steve, sy
         r = system_bus.busctl("--timeout=10", "call", *OBJ, IFACE, "GetWaiters")
         assert r.returncode == 0, r.stderr
     print(f"flood: cgroup {cgroup}, cycles max {max(during) * 1000:.1f} ms (baseline {baseline * 1000:.1f}), rss {rss} KiB")
-    limit = 1.0 if VALGRIND else max(0.05, 10 * baseline)
+    # Under the sanitizers a listing's walk and its fetch take some tens of
+    # milliseconds on two busy cores (77 ms seen once); frozen was seconds.
+    limit = 1.0 if VALGRIND else 0.5 if sanitized() else max(0.05, 10 * baseline)
     assert max(during) < limit, f"a token cycle took {max(during) * 1000:.0f} ms (baseline {baseline * 1000:.1f} ms)"
     # ASan's shadow and quarantine are its own, not steve's.
     assert VALGRIND or rss < (256 if sanitized() else 64) * 1024, f"steve's RSS {rss} KiB"
