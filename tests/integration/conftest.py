@@ -106,6 +106,15 @@ def as_user(user, argv):
     return ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--clear-groups", *argv]
 
 
+def python_as_user(user, directory, name, source, *args, **popen_kwargs):
+    """A Python script, written to directory/name (readable by all), run as user."""
+    script = directory / name
+    script.write_text(source)
+    script.chmod(0o644)
+    return subprocess.Popen(as_user(user, [sys.executable, str(script), *map(str, args)]),
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, **popen_kwargs)
+
+
 def wait_until(predicate, timeout=10.0, what="condition"):
     deadline = time.monotonic() + timeout
     while True:

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import as_user
+from conftest import python_as_user
 
 
 def test_any_byte_returns_one_token(start_steve, clients):
@@ -139,11 +139,7 @@ def test_implicit_slots_count_against_the_user_limit_and_the_pool(start_steve, n
     steve = start_steve(4, "--per-user-limit=2", "--mode=0666")
     if steve.transport == "cuse":
         steve.path.chmod(0o666)
-    script = node_dir / "forker.py"
-    script.write_text(FORKER)
-    script.chmod(0o644)
-    forker = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "12"]),
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    forker = python_as_user("nobody", node_dir, "forker.py", FORKER, steve.path, 12, start_new_session=True)
     try:
         got = int(forker.stdout.readline())
         assert got == 2, f"user nobody read {got} tokens under -U 2"

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import STEVE, STEVIE, as_user, is_mounted, real_tool, wait_until
+from conftest import STEVE, STEVIE, as_user, is_mounted, python_as_user, real_tool, wait_until
 from test_dbus import IFACE, OBJ
 
 STEVE_MAGIC = 0xB7
@@ -301,11 +301,7 @@ def test_blocked_reads_of_one_user_are_capped_and_none_is_lost(start_steve, node
     fd = root.open()
     root.do("read", fd)
     root.do("read", fd)
-    script = node_dir / "readers.py"
-    script.write_text(READERS)
-    script.chmod(0o644)
-    readers = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "30"]),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    readers = python_as_user("nobody", node_dir, "readers.py", READERS, steve.path, 30)
     try:
         assert readers.stdout.readline() == "started\n"
         # Eight kept waiting, however many threads ask; root's own still waits its turn.
@@ -353,11 +349,7 @@ def test_processes_of_one_user_are_capped_and_a_refused_make_builds_alone(start_
     steve = start_steve(2, "--clients-per-user=8", "--mode=0666")
     if steve.transport == "cuse":
         steve.path.chmod(0o666)
-    script = node_dir / "openers.py"
-    script.write_text(OPENERS)
-    script.chmod(0o644)
-    openers = subprocess.Popen(as_user("nobody", [sys.executable, str(script), str(steve.path), "12"]),
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    openers = python_as_user("nobody", node_dir, "openers.py", OPENERS, steve.path, 12)
     try:
         said = sorted(openers.stdout.readline().strip() for _ in range(12))
         assert said == ["Too many users"] * 4 + ["ok"] * 8, said
