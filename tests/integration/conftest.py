@@ -498,7 +498,7 @@ class PrivateBus:
         self.address = f"unix:path={self.socket}"
         self.config = directory / "bus.conf"
         self.config.write_text(BUS_CONFIG.format(
-            socket=self.socket, policy=ROOT / "dbus" / "org.steve.Jobserver.conf",
+            socket=self.socket, policy=BUILD / "dbus" / "org.steve.Jobserver.conf",
             extra="\n".join([*(f"<include>{p}</include>" for p in extra_policies), extra_config])))
         self.proc = None
         self.wrap = wrap        # a command line that runs the rest: another namespace

@@ -81,6 +81,33 @@ def test_every_file_lands_where_a_distribution_expects_it(stage):
         assert r"\fB/etc/steve.\&conf\fR" in roff, page     # scdoc escapes the dot
 
 
+def test_the_service_user_is_one_setting_every_file_follows(tmp_path):
+    """Debian names system users with an underscore: -Dservice-user=_steve
+    must reach every file that names the user, and nothing may still say
+    steve's default."""
+    build = tmp_path / "build"
+    subprocess.run(["meson", "setup", "--prefix=/usr", "-Dservice-user=_steve", str(build), str(ROOT)],
+                   check=True, stdout=subprocess.DEVNULL)
+    files = {
+        "units/steve.sysusers": ['u _steve - "steve jobserver" - -\n', "g jobserver -\n"],
+        "units/steve.service": ["User=_steve\n", "Group=_steve\n"],
+        "units/steve.confd": ['#STEVE_USER="_steve"\n'],
+        "units/steve.initd": ["--user=${STEVE_USER:-_steve}"],
+        "dbus/org.steve.Jobserver.conf": ['<policy user="_steve">'],
+        "dbus/org.steve.Jobserver.service": ["Exec=/usr/sbin/steve --user=_steve\n"],
+        "polkit/org.steve.Jobserver.policy": ["<annotate key=\"org.freedesktop.policykit.owner\">unix-user:_steve<"],
+        "man/steve.8.scd": ["unprivileged *\\_steve* user"],
+    }
+    for name, wanted in files.items():
+        text = (build / name).read_text()
+        for line in wanted:
+            assert line in text, f"{name} lacks {line!r}"
+        assert not re.search(r"(user[=:\"* ]+|User=|Group=|^u )steve\b", text, re.M), f"{name} still names steve"
+    failed = subprocess.run(["meson", "setup", "-Dservice-user=a b", str(tmp_path / "bad"), str(ROOT)],
+                            capture_output=True, text=True)
+    assert failed.returncode != 0 and "service-user must be a user name" in failed.stdout + failed.stderr
+
+
 def test_units_verify(stage, tmp_path):
     # A root with the staged files, this machine's own units (the targets and
     # sockets ours are ordered against) and the kill ExecReload= runs.

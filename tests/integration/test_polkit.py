@@ -19,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, STEVIE, PrivateBus, is_mounted, wait_until
+from conftest import BUILD, ROOT, STEVIE, PrivateBus, is_mounted, wait_until
 from test_dbus import OBJ, IFACE, dbus_call, get
 from test_service import activated, activation_fd
 
@@ -59,7 +59,7 @@ class SystemNamespace:
         d = directory
         script = " && ".join([
             "mount -t tmpfs tmpfs /usr/share/polkit-1/actions",
-            f"cp {ROOT}/polkit/org.steve.Jobserver.policy /usr/share/polkit-1/actions/",
+            f"cp {BUILD}/polkit/org.steve.Jobserver.policy /usr/share/polkit-1/actions/",
             "mount -t tmpfs tmpfs /usr/share/polkit-1/rules.d",
             "mount -t tmpfs -o mode=0755 tmpfs /etc/polkit-1/rules.d",
             f"cp {ROOT}/polkit/50-steve-jobserver.rules {d}/99-test.rules /etc/polkit-1/rules.d/",

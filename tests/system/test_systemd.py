@@ -84,7 +84,7 @@ def take_and_return(path=DEVICE):
 def test_socket_activation_runs_steve_unprivileged_in_its_sandbox(steve):
     with open(f"/proc/{steve}/status") as f:
         status = f.read()
-    uid = pwd.getpwnam("steve").pw_uid
+    uid = pwd.getpwnam(show("User")).pw_uid
     assert f"Uid:\t{uid}\t{uid}\t{uid}\t{uid}" in status
     assert "CapEff:\t0000000000000000" in status and "Seccomp:\t2" in status
     assert "serving the /dev/cuse passed by the service manager" in journal()
