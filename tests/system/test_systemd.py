@@ -12,32 +12,13 @@ import subprocess
 import time
 
 import pytest
+from helpers import BUS, DEVICE, peak_concurrency, run, show, stamp_makefile, tokens, wait_until
 
 pytestmark = pytest.mark.skipif(os.environ.get("STEVE_UNDER_SYSTEMD") != "1",
                                 reason="needs the systemd VM (tests/vm/run --systemd)")
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("STEVE_BUILD_DIR", ROOT / "build")).resolve()
-DEVICE = pathlib.Path("/dev/steve")
-BUS = ("org.steve.Jobserver", "/org/steve/Jobserver", "org.steve.Jobserver")
-
-
-def run(*argv, check=True):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-    if check:
-        assert r.returncode == 0, f"{argv}: {r.stdout}{r.stderr}"
-    return r
-
-
-def wait_until(predicate, what, timeout=60):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
-def show(prop, unit="steve.service"):
-    return run("systemctl", "show", "-P", prop, unit).stdout.strip()
 
 
 def journal():
@@ -137,23 +118,6 @@ MAKE = os.environ.get("STEVE_TEST_MAKE")
 POOL = 3
 
 
-def stamp_makefile(directory, log, jobs, seconds):
-    directory.mkdir(parents=True)
-    (directory / "Makefile").write_text(
-        f"all: $(addprefix job,$(shell seq 1 {jobs}))\n"
-        f"job%:\n\t@echo start $$(date +%s%N) >> {log}; sleep {seconds}; echo end $$(date +%s%N) >> {log}\n")
-
-
-def peak_concurrency(log):
-    events = sorted((int(stamp), 1 if kind == "start" else -1)
-                    for kind, stamp in (line.split() for line in log.read_text().splitlines() if line))
-    running = peak = 0
-    for _, delta in events:
-        running += delta
-        peak = max(peak, running)
-    return peak, sum(1 for _, d in events if d == 1)
-
-
 def find_cargo():
     for candidate in (shutil.which("cargo"), os.path.expanduser("~/.cargo/bin/cargo")):
         if candidate and os.access(candidate, os.X_OK):
@@ -218,27 +182,6 @@ class Builds:
         wait_until(lambda: tokens() == (POOL, 0), "the whole pool back")
 
 
-def tokens():
-    available = int(run("busctl", "get-property", *BUS, "TokensAvailable").stdout.split()[1])
-    held = int(run("busctl", "get-property", *BUS, "TokensHeld").stdout.split()[1])
-    return available, held
-
-
-def installed_binary():
-    exec_start = show("ExecStart")
-    return pathlib.Path(exec_start.split("path=")[1].split(" ;")[0].strip())
-
-
-def upgrade(steve):
-    """What a package manager does: a new file in place of the binary, then a restart."""
-    binary = installed_binary()
-    shutil.copy(binary, f"{binary}.new")
-    os.rename(f"{binary}.new", binary)
-    run("systemctl", "restart", "steve.service")
-    wait_until(lambda: active() and int(show("MainPID")) != steve, "the new steve")
-    assert os.stat(f"/proc/{show('MainPID')}/exe").st_ino == binary.stat().st_ino
-
-
 def crash(sig):
     def event(steve):
         os.kill(steve, sig)
@@ -267,8 +210,10 @@ def reexec(steve):
     assert int(show("MainPID")) == steve and show("ActiveState") == "active"
 
 
-@pytest.mark.parametrize("event", [restart, upgrade, crash(9), crash(6), stop_then_request, reexec],
-                         ids=["restart", "upgrade", "kill-9", "abort", "stop-then-request", "reexec"])
+# An upgrade is the package's: tests/system/test_package.py installs a newer
+# .deb while two builds run.
+@pytest.mark.parametrize("event", [restart, crash(9), crash(6), stop_then_request, reexec],
+                         ids=["restart", "kill-9", "abort", "stop-then-request", "reexec"])
 def test_running_builds_never_notice(steve, tmp_path, event):
     run("busctl", "set-property", *BUS, "Jobs", "u", str(POOL))
     builds = Builds(tmp_path)
