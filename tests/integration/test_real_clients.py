@@ -6,9 +6,11 @@ counted by the jobs themselves: each logs a start and an end stamp while it
 runs, so the count can only be lower than what the tools really ran.
 """
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -45,6 +47,35 @@ def write_makefile(directory, log, jobs, seconds):
         job%:
         \t@echo start $$(date +%s%N) >> {log}; sleep {seconds}; echo end $$(date +%s%N) >> {log}
         """))
+
+
+PORTAGE = pathlib.Path(__file__).with_name("portage_client.py")
+
+
+def start_emerge(make, steve, directory, log, packages, emerge_jobs, jobs_each=6, seconds=0.3):
+    """portage_client.py: emerge's jobserver-token, a make build of jobs_each
+    jobs under each package job."""
+    for n in range(packages):
+        write_makefile(directory / f"pkg{n}", log, jobs_each, seconds)
+    return subprocess.Popen([sys.executable, str(PORTAGE), str(steve.path), str(emerge_jobs), str(packages),
+                             make, "-s", "-C", str(directory / "pkg{n}")],
+                            env=jobserver_env(steve), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_an_emerge_with_jobserver_tokens_and_the_makes_under_it_share_the_pool(start_steve, tmp_path):
+    make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
+    steve = start_steve(3)
+    log = tmp_path / "stamps"
+    emerge = start_emerge(make, steve, tmp_path, log, packages=4, emerge_jobs=2)
+    out = emerge.communicate(timeout=120)[0]
+    assert emerge.returncode == 0, out
+    assert "jobserver" not in out, out
+    peak, started = max_concurrency(log)
+    assert started == 4 * 6
+    # Each package job holds a token and its make runs one job on that
+    # (its implicit slot): never more jobs than the pool.
+    assert 2 <= peak <= 3, f"{peak} jobs at once"
+    steve.wait_state(available=3, held=0)
 
 
 def test_concurrent_makes_share_the_pool_and_never_exceed_it(start_steve, tmp_path):

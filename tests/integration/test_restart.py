@@ -21,6 +21,7 @@ from conftest import ROOT, STEVE, STEVIE, JOBS, Keeper, is_mounted, real_tool, w
 
 sys.path.insert(0, str(ROOT / "bench"))
 from fairness import recursive_build  # noqa: E402 (the path first)
+from test_real_clients import max_concurrency, start_emerge  # noqa: E402
 
 
 def crash(sig):
@@ -114,6 +115,22 @@ class Build:
             c.send("exit")
             assert c.proc.wait(timeout=10) == 0
         steve.wait_state(available=JOBS, held=0, processes=0)
+
+
+@pytest.mark.parametrize("event", ["restart", "kill-9", "sigusr2-reexec"])
+def test_an_emerge_that_aborts_on_any_jobserver_error_runs_through(event, keeper, tmp_path):
+    """Portage gives up the whole emerge on any error but EAGAIN: steve
+    going away and coming back must show it none."""
+    make = real_tool("STEVE_TEST_MAKE", "GNU make 4.4.1")
+    steve = keeper.start()
+    log = tmp_path / "stamps"
+    emerge = start_emerge(make, steve, tmp_path, log, packages=3, emerge_jobs=2, jobs_each=8)
+    wait_until(lambda: log.exists() and max_concurrency(log)[1] >= 2, what="the emerge's makes to run")
+    steve = EVENTS[event](keeper, steve)
+    out = emerge.communicate(timeout=120)[0]
+    assert emerge.returncode == 0, out + keeper.logs()
+    assert max_concurrency(log)[1] == 3 * 8
+    steve.wait_state(available=JOBS, held=0)
 
 
 @pytest.mark.parametrize("event", EVENTS)
