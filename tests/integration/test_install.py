@@ -102,7 +102,8 @@ def test_the_service_user_is_one_setting_every_file_follows(tmp_path):
         text = (build / name).read_text()
         for line in wanted:
             assert line in text, f"{name} lacks {line!r}"
-        assert not re.search(r"(user[=:\"* ]+|User=|Group=|^u )steve\b", text, re.M), f"{name} still names steve"
+        assert not re.search(r"(User=|Group=|^u |user=\"|--user=|unix-user:|STEVE_USER:-|STEVE_USER=\")steve\b"
+                             r"|\*steve\* user", text, re.M), f"{name} still names steve"
     failed = subprocess.run(["meson", "setup", "-Dservice-user=a b", str(tmp_path / "bad"), str(ROOT)],
                             capture_output=True, text=True)
     assert failed.returncode != 0 and "service-user must be a user name" in failed.stdout + failed.stderr
