@@ -181,7 +181,7 @@ def test_purge_leaves_nothing_running_enabled_or_on_disk():
     uid = pwd.getpwnam("_steve").pw_uid
     assert not [p for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{p}")
                 and os.stat(f"/proc/{p}").st_uid == uid], "a process of _steve is left"
-    left = [f for f in files if os.path.isfile(f) or os.path.islink(f)]
+    left = [f for f in files if os.path.lexists(f) and not os.path.isdir(f)]
     assert not left, f"files of the package left: {left}"
 
     before, after = state["before"], snapshot()
