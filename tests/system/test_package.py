@@ -10,6 +10,7 @@ import hashlib
 import os
 import pathlib
 import pwd
+import stat
 import subprocess
 import tempfile
 
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.skipif(os.environ.get("STEVE_UNDER_SYSTEMD") != "1" or 
 
 MAKE = os.environ.get("STEVE_TEST_MAKE")
 CHANGES = pathlib.Path("/steve-vm-changes")
+HOST = pathlib.Path("/steve-vm-host")
 BUILDER = "builder"
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 # Changed by what runs meanwhile, not by the package: logs, caches, apt's and
@@ -42,23 +44,41 @@ def package(directory, name="steve"):
     return debs[0]
 
 
+def kind(path):
+    """What is at path: absent, or its type, mode and content."""
+    try:
+        st = path.lstat()
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        return ("link", os.readlink(path))
+    if stat.S_ISREG(st.st_mode):
+        return ("file", st.st_mode & 0o7777, hashlib.sha256(path.read_bytes()).hexdigest())
+    if stat.S_ISDIR(st.st_mode):
+        return ("dir", st.st_mode & 0o7777)
+    if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0 and path.is_relative_to(CHANGES):
+        return None     # overlayfs's whiteout: the guest removed what the host has
+    return ("special", stat.S_IFMT(st.st_mode), st.st_rdev)
+
+
 def snapshot():
-    """Every path the guest changed of the host root: its kind and content."""
+    """The guest's root where it differs from the host's: every path in the
+    overlay's upper layer, and what it holds there."""
     seen = {}
     for top, dirs, files in os.walk(CHANGES):
         for name in dirs + files:
             path = pathlib.Path(top, name)
-            rel = str(path.relative_to(CHANGES))
-            st = path.lstat()
-            if path.is_symlink():
-                seen[rel] = ("link", os.readlink(path))
-            elif path.is_file():
-                seen[rel] = ("file", st.st_mode & 0o7777, hashlib.sha256(path.read_bytes()).hexdigest())
-            elif path.is_dir():
-                seen[rel] = ("dir", st.st_mode & 0o7777)
-            else:   # a whiteout: the guest removed a host file
-                seen[rel] = ("removed", st.st_rdev)
+            seen[str(path.relative_to(CHANGES))] = kind(path)
     return seen
+
+
+def differences(before, after):
+    """Paths whose content differs between two snapshots, as the guest sees
+    them: a path only one snapshot has is the host's in the other (a
+    directory copied up to hold a file that is gone again is no change)."""
+    def seen(snap, rel):
+        return snap[rel] if rel in snap else kind(HOST / rel)
+    return sorted(rel for rel in before.keys() | after.keys() if seen(before, rel) != seen(after, rel))
 
 
 def account_lines(rel):
@@ -149,25 +169,55 @@ def test_a_member_of_jobserver_builds_in_the_pool_and_a_stranger_may_not_open_it
     assert stranger.returncode != 0 and "Permission denied" in stranger.stderr
 
 
-def test_an_upgrade_while_two_builds_run_restarts_steve_and_neither_build_notices():
-    pool = tokens()[0]
+def gated_makefile(directory, log, gate):
+    """Four jobs, then two that wait for the gate file (one on make's
+    implicit slot, one on a token), then six more jobs on tokens."""
+    directory.mkdir(parents=True)
+    stamp = f"@echo start $$(date +%s%N) >> {log}; sleep {{}}; echo end $$(date +%s%N) >> {log}"
+    (directory / "Makefile").write_text(
+        "all: $(addprefix late,1 2 3 4 5 6)\n"
+        "late%: wait1 wait2\n\t" + stamp.format(0.5) + "\n"
+        "wait%: $(addprefix early,1 2 3 4)\n\t@while [ ! -e " + str(gate) + " ]; do sleep 0.2; done\n"
+        "early%:\n\t" + stamp.format(1) + "\n")
+
+
+def test_an_upgrade_while_two_builds_hold_the_pool_restarts_steve_and_neither_build_notices():
+    pool = 2
+    run("busctl", "set-property", "org.steve.Jobserver", "/org/steve/Jobserver", "org.steve.Jobserver",
+        "Jobs", "u", str(pool))
     socket_since = show("ActiveEnterTimestampMonotonic", "steve.socket")
     device = DEVICE.stat()
     steve = int(show("MainPID"))
-    log, procs = start_builds(2, 40, 1)
-    wait_until(lambda: log.exists() and peak_concurrency(log)[1] >= 3, "the builds to take tokens")
+    top = pathlib.Path(tempfile.mkdtemp(dir=pwd.getpwnam(BUILDER).pw_dir))
+    log, gate = top / "stamps", top / "gate"
+    for i in range(2):
+        gated_makefile(top / f"m{i}", log, gate)
+    run("chown", "-R", f"{BUILDER}:", str(top))
+    procs = [as_builder(MAKE, "-s", "-C", str(top / f"m{i}"),
+                        env=dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{DEVICE}")) for i in range(2)]
+    # Both builds waiting at their gates: each holds one token.
+    wait_until(lambda: log.exists() and peak_concurrency(log)[1] == 8 and tokens() == (0, pool),
+               "the builds to hold the whole pool at their gates", timeout=120)
+
     run("apt-get", "install", "-y", "-q", str(package(pathlib.Path(PACKAGES) / "next")))
-    assert all(p.poll() is None for p in procs), "a build ended before the upgrade did"
     assert run("dpkg-query", "-W", "-f=${Version}", "steve").stdout.endswith("+rebuild1")
-    wait_until(lambda: show("ActiveState") == "active" and int(show("MainPID")) not in (0, steve),
-               "the upgraded steve")
+    assert show("ActiveState") == "active" and int(show("MainPID")) not in (0, steve), "steve was not restarted"
     # The service was restarted; the socket, and with it the device, was not.
     assert show("ActiveEnterTimestampMonotonic", "steve.socket") == socket_since
     assert (DEVICE.stat().st_ino, DEVICE.stat().st_rdev) == (device.st_ino, device.st_rdev)
-    finish_builds(log, procs, 80)
+    # The new steve knows who holds the pool.
+    assert all(p.poll() is None for p in procs)
+    assert tokens() == (0, pool)
+
+    gate.touch()
+    for p in procs:
+        out = p.communicate(timeout=300)[0]
+        assert p.returncode == 0, f"{p.args} failed:\n{out}"
+        assert "jobserver" not in out and "steve" not in out, out
+    assert peak_concurrency(log)[1] == 2 * 10
     wait_until(lambda: tokens() == (pool, 0), "the whole pool back")
     journal = run("journalctl", "-u", "steve.service", "-o", "cat", "--no-pager").stdout
-    assert "adopted" in journal, journal[-2000:]
+    assert "adopted the connection and the pool" in journal, journal[-2000:]
 
 
 def test_purge_leaves_nothing_running_enabled_or_on_disk():
@@ -185,11 +235,10 @@ def test_purge_leaves_nothing_running_enabled_or_on_disk():
     assert not left, f"files of the package left: {left}"
 
     before, after = state["before"], snapshot()
-    changed = sorted(rel for rel in before.keys() | after.keys()
-                     if before.get(rel) != after.get(rel) and not rel.startswith(NOT_THE_PACKAGES)
-                     and rel not in ACCOUNTS)
+    changed = [rel for rel in differences(before, after) if not rel.startswith(NOT_THE_PACKAGES)
+               and rel not in ACCOUNTS]
     assert not changed, "the purge left the system changed: " + ", ".join(
-        f"{rel}: {before.get(rel)} -> {after.get(rel)}" for rel in changed)
+        f"{rel}: {before.get(rel, 'as the host')} -> {after.get(rel, 'as the host')}" for rel in changed)
     for rel, lines in state["accounts"].items():
         added = {line.split(":")[0] for line in account_lines(rel) - lines}
         assert added <= {"_steve", "jobserver", BUILDER}, f"{rel} gained {added}"
