@@ -27,11 +27,14 @@ HOST = pathlib.Path("/steve-vm-host")
 BUILDER = "builder"
 POLICY_RC_D = "/usr/sbin/policy-rc.d"
 # Changed by what runs meanwhile, not by the package: logs, caches, apt's and
-# dpkg's own books, the journal, systemd's and man-db's state.
+# dpkg's own books, the journal, systemd's and man-db's state, PackageKit's
+# (apt's hook wakes it to record each transaction), and the databases of
+# servers the host image runs (PostgreSQL here).
 NOT_THE_PACKAGES = ("var/log/", "var/cache/", "var/lib/apt/", "var/lib/dpkg/status", "var/lib/dpkg/available",
                     "var/lib/dpkg/lock", "var/lib/dpkg/triggers/", "var/lib/dpkg/updates/",
                     "var/lib/systemd/timers/", "var/lib/systemd/random-seed", "var/lib/systemd/catalog/",
-                    "var/lib/private/", "etc/ld.so.cache", "tmp/", "var/tmp/", f"home/{BUILDER}/")
+                    "var/lib/private/", "var/lib/PackageKit/", "var/lib/postgresql/", "etc/ld.so.cache",
+                    "tmp/", "var/tmp/", f"home/{BUILDER}/")
 # The accounts: Debian leaves system users and groups behind on purge (files
 # they own may outlive the package), so these may differ by exactly them.
 ACCOUNTS = ("etc/passwd", "etc/group", "etc/shadow", "etc/gshadow",
