@@ -249,7 +249,7 @@ static Client *client_ancestor(Server *s, const Client *c, bool (*want)(const Cl
                         return NULL;
                 if (ancestor && want(ancestor))
                         return ancestor;
-                /* /proc/PID/stat takes no lock of the process's: safe on the loop. */
+                /* Not in a request to steve: its status, never its stat (proc.h). */
                 if (ancestor)
                         pid = ancestor->stat.ppid;
                 else if (proc_parent_of(pid, &pid) < 0)

@@ -33,20 +33,47 @@ static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, s
         return read_small_file(path, buf, size, ret_len);
 }
 
-int proc_tgid_of(pid_t tid, pid_t *ret) {
-        char buf[1024];
+/* The line of /proc/PID/status that starts with key (with its colon), in
+ * buf. status takes no lock of the process's, unlike stat and the ns links
+ * (see proc.h): safe to read on the event loop about any process. */
+static int status_line(pid_t pid, const char *key, char *buf, size_t size, const char **ret) {
+        size_t key_len = strlen(key);
         const char *p;
         int r;
 
-        /* Tgid: is on the fourth line, well inside the first kilobyte. */
-        r = read_proc_file(tid, "status", buf, sizeof buf, NULL);
+        r = read_proc_file(pid, "status", buf, size, NULL);
         if (r < 0)
                 return r;
-        p = strstr(buf, "\nTgid:");
-        if (!p)
+        for (p = buf; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+                if (strncmp(p, key, key_len) == 0) {
+                        *ret = p + key_len;
+                        return 0;
+                }
+        return -EIO;
+}
+
+/* Tgid: and PPid: are on the fourth and sixth lines, well inside the first
+ * kilobyte. */
+static int status_pid(pid_t pid, const char *key, pid_t *ret) {
+        char buf[1024];
+        const char *value;
+        long n;
+        int r;
+
+        r = status_line(pid, key, buf, sizeof buf, &value);
+        if (r < 0)
+                return r;
+        n = strtol(value, NULL, 10);
+        if (n < 0 || n > INT32_MAX)
                 return -EIO;
-        *ret = (pid_t) strtol(p + strlen("\nTgid:"), NULL, 10);
-        return *ret > 0 ? 0 : -EIO;
+        *ret = (pid_t) n;
+        return 0;
+}
+
+int proc_tgid_of(pid_t tid, pid_t *ret) {
+        int r = status_pid(tid, "Tgid:", ret);
+
+        return r < 0 ? r : *ret > 0 ? 0 : -EIO;
 }
 
 int proc_cmdline(pid_t pid, size_t max, char **ret) {
@@ -142,12 +169,7 @@ int proc_start_time(pid_t pid, uint64_t *ret) {
 }
 
 int proc_parent_of(pid_t pid, pid_t *ret) {
-        unsigned long long ppid;
-        int r = stat_field(pid, 4, &ppid);
-
-        if (r >= 0)
-                *ret = (pid_t) ppid;
-        return r;
+        return status_pid(pid, "PPid:", ret);
 }
 
 /* The systemd unit a cgroup path names: its last .service or .scope
@@ -189,18 +211,17 @@ bool proc_hides_pids(const char *root) {
 }
 
 bool proc_in_our_pid_namespace(pid_t pid) {
-        char path[64], theirs[64], ours[64];
-        ssize_t n, m;
+        char buf[4096];
+        const char *nspid;
 
-        if (pid <= 0)
+        /* NSpid: its pid in each namespace from /proc's (steve's) down to its
+         * own; one number when they are the same. Status lines run ~100
+         * bytes; NSpid is the eighth. */
+        if (pid <= 0 || status_line(pid, "NSpid:", buf, sizeof buf, &nspid) < 0)
                 return false;
-        snprintf(path, sizeof path, "/proc/%d/ns/pid", (int) pid);
-        n = readlink(path, theirs, sizeof theirs - 1);
-        m = readlink("/proc/self/ns/pid", ours, sizeof ours - 1);
-        /* Another user's link is root's to read: a steve of its own user cannot tell, and assumes ours. */
-        if (n < 0 && (errno == EACCES || errno == EPERM))
-                return true;
-        return n > 0 && m > 0 && n == m && memcmp(theirs, ours, (size_t) n) == 0;
+        nspid += strspn(nspid, " \t");
+        nspid += strspn(nspid, "0123456789");
+        return *nspid == '\n' || *nspid == '\0';
 }
 
 int proc_unit(pid_t pid, char **ret) {

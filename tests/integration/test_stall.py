@@ -1,4 +1,5 @@
-"""A user who stalls their own mmap lock cannot stall steve.
+"""A user who stalls their own mmap lock, or their own execve(), cannot
+stall steve.
 
 Reading /proc/PID/cmdline takes that process's mmap lock, and any user can
 hold their own for as long as they like: a page fault on a FUSE file that
@@ -7,6 +8,11 @@ mmap() queued behind it (stall-client). steve reads command lines off its
 loop, with a deadline, so while such a client holds a token, other clients'
 tokens keep flowing, GetHolders and the SIGUSR1 report answer (with the
 process's name), and the watchdog keeps being pinged.
+
+Reading /proc/PID/stat takes the process's exec_update_lock on newer
+kernels, which an execve() holds while it closes O_CLOEXEC files: one on
+stallfs never closes. steve reads the status of a client's parents, not
+their stat (daemon/proc.h).
 """
 import json
 import os
@@ -17,7 +23,7 @@ import time
 
 import pytest
 
-from conftest import BUILD, VALGRIND, as_user, wait_until
+from conftest import BUILD, VALGRIND, as_user, python_as_user, wait_until
 from test_dbus import IFACE, OBJ
 
 pytestmark = pytest.mark.above_transport
@@ -35,6 +41,7 @@ class StallFs:
         self.proc = subprocess.Popen([str(STALLFS), str(mountpoint)], stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout.readline() == "mounted\n"
         self.file = mountpoint / "f"
+        self.exec_file = mountpoint / "x"      # closing it never ends
 
     def release(self):
         """Gone, its connection too: what waits on its reads fails and can die."""
@@ -51,19 +58,24 @@ def stallfs(node_dir):
     fs.release()
 
 
-def cmdline_read_hangs(pid, seconds):
-    """Whether reading pid's command line ourselves would hang: the precondition."""
+def read_hangs(path, seconds):
+    """Whether reading path ourselves would hang: the precondition."""
     done = threading.Event()
 
     def read():
         try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
+            with open(path, "rb") as f:
                 f.read()
         except OSError:
             pass
         done.set()
     threading.Thread(target=read, daemon=True).start()
     return not done.wait(seconds)
+
+
+def cmdline_read_hangs(pid, seconds):
+    """Whether reading pid's command line ourselves would hang: the precondition."""
+    return read_hangs(f"/proc/{pid}/cmdline", seconds)
 
 
 def slowest_cycle(client, seconds):
@@ -191,3 +203,43 @@ def test_stalls_of_one_user_cost_others_no_command_line(start_steve, system_bus,
             fs.release()
         for s in stallers:
             s.wait(timeout=30)
+
+
+EXEC_STALLER = """
+import os, sys
+steve, stuck = sys.argv[1], sys.argv[2]
+os.open(stuck, os.O_RDONLY | os.O_CLOEXEC)
+if os.fork() == 0:
+    sys.stdin.readline()            # the test has seen the parent stuck
+    fd = os.open(steve, os.O_RDWR)
+    token = os.read(fd, 1)
+    os.write(fd, token)
+    print("served", flush=True)
+    os._exit(0)
+print(os.getpid(), flush=True)
+os.execv("/bin/true", ["true"])     # stuck closing the stallfs file, for good
+"""
+
+
+def test_a_parent_stuck_in_execve_stalls_nobody(start_steve, clients, stallfs, node_dir):
+    """A client whose parent (not a client) is stuck in execve: steve walks
+    up to the parent to find the client's build, and must not wait on it."""
+    steve = start_steve(2, "--mode=0666")
+    staller = python_as_user("nobody", node_dir, "exec-staller.py", EXEC_STALLER, steve.path, stallfs.exec_file)
+    try:
+        parent = int(staller.stdout.readline())
+        if not read_hangs(f"/proc/{parent}/stat", 1.0):
+            pytest.skip("this kernel's /proc/PID/stat does not wait for an execve()")
+        staller.stdin.write("go\n")
+        staller.stdin.flush()
+        served = threading.Event()
+        threading.Thread(target=lambda: staller.stdout.readline() == "served\n" and served.set(),
+                         daemon=True).start()
+        assert served.wait(10), "the child of a process stuck in execve was never served:\n" + steve.log()
+        # And everyone else is served as before.
+        assert slowest_cycle(clients(steve), 1.0) < (2.0 if VALGRIND else 0.5)
+        steve.wait_state(available=2, held=0)
+    finally:
+        stallfs.release()       # the execve() goes on, and ends
+        staller.kill()
+        staller.wait()

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "proc.h"
 #include "test.h"
 #include "threads.h"
 
@@ -55,6 +59,49 @@ TEST(a_main_thread_is_its_own_process_and_not_cached) {
         CHECK_EQ(thread_cache_owner(&cache, getpid(), &owner), 0);
         CHECK_EQ(owner, getpid());
         CHECK_EQ(cache.n, 0);
+}
+
+/* In a process of its own, which then stays out of the pid namespace it
+ * makes: whether a child there is seen as in another namespace. 0: yes, 1:
+ * no, 2: no namespace could be made (needs root). */
+static int other_namespace_is_told(void) {
+        pid_t parent = 0, child;
+        int pipefd[2], status, seen;
+        char go = 0;
+
+        if (unshare(CLONE_NEWPID) < 0 || pipe(pipefd) < 0)
+                return 2;
+        child = fork();
+        if (child == 0) {
+                (void) !read(pipefd[0], &go, 1);
+                _exit(0);
+        }
+        seen = child > 0 && !proc_in_our_pid_namespace(child) && proc_parent_of(child, &parent) == 0 &&
+               parent == getpid();
+        (void) !write(pipefd[1], &go, 1);
+        if (child > 0)
+                (void) waitpid(child, &status, 0);
+        return seen ? 0 : 1;
+}
+
+/* The /proc readers that the loop uses about any process read status. */
+TEST(parents_and_pid_namespaces_are_read_from_status) {
+        pid_t parent = 0, helper;
+        int status = 0;
+
+        CHECK_EQ(proc_parent_of(getpid(), &parent), 0);
+        CHECK_EQ(parent, getppid());
+        CHECK(proc_in_our_pid_namespace(getpid()));
+        CHECK(!proc_in_our_pid_namespace(0));
+        CHECK_EQ(proc_parent_of(INT32_MAX, &parent), -ENOENT);
+
+        helper = fork();
+        if (helper == 0)
+                _exit(other_namespace_is_told());
+        CHECK_EQ(waitpid(helper, &status, 0), helper);
+        CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 1);
+        if (WEXITSTATUS(status) == 2)
+                printf("# no pid namespace of our own (not root): skipped that part\n");
 }
 
 int main(void) {
