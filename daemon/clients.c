@@ -328,6 +328,24 @@ fail:
         return r == -ENOENT ? -ESRCH : r;
 }
 
+/* A recorded process is in no request to steve: its stat may wait for an
+ * execve() for good (proc.h), and steve would never start. */
+#define RESTORE_STAT_TIMEOUT (USEC_PER_SEC / 4)
+
+/* The same process, or another that got its pid: that one inherits nothing. */
+static int restored_stat(const StateProcess *p, ProcStat *ret) {
+        int r = proc_stat_within(p->pid, p->uid, RESTORE_STAT_TIMEOUT, ret);
+
+        if (r == -ETIMEDOUT || r == -EBUSY) {
+                log_notice("pid %d does not answer for its /proc stat (in execve()?): kept as uid %u's, "
+                           "its start time taken on trust", (int) p->pid, (unsigned) p->uid);
+                return proc_stat_unverified(p->pid, p->uid, p->start_time, ret);
+        }
+        if (r >= 0 && ret->start_time != p->start_time)
+                r = -ESRCH;
+        return r;
+}
+
 int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         _cleanup_free_ Client *c = NULL;
         const LedgerJob *jobs = (const LedgerJob *) p->jobs;
@@ -352,10 +370,7 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         c->adopted = true;
         c->pidfd = -1;
         TAILQ_INIT(&c->reads);
-        /* The same process, or another that got its pid: that one inherits nothing. */
-        r = proc_stat(p->pid, &c->stat);
-        if (r >= 0 && c->stat.start_time != p->start_time)
-                r = -ESRCH;
+        r = restored_stat(p, &c->stat);
         if (r >= 0)
                 r = c->pidfd = pidfd_open_process(p->pid);
         if (r >= 0)

@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "proc.h"
@@ -241,4 +245,161 @@ int proc_unit(pid_t pid, char **ret) {
 int pidfd_open_process(pid_t pid) {
         int fd = (int) syscall(SYS_pidfd_open, pid, 0);
         return fd < 0 ? -errno : fd;
+}
+
+/* proc_stat() with a deadline, on a thread of its own. A reader given up on
+ * stays until its process's execve() ends; a user with such a reader gets
+ * no other, and there are at most PROC_MAX_STUCK. */
+
+#define PROC_MAX_STUCK 8
+
+typedef struct StatReader {
+        pid_t pid;
+        uid_t uid;
+        bool done, abandoned;           /* under stuck_lock, as are r and stat */
+        int r;
+        ProcStat stat;
+        pthread_cond_t cond;
+} StatReader;
+
+static pthread_mutex_t stuck_lock = PTHREAD_MUTEX_INITIALIZER;
+static uid_t stuck_uids[PROC_MAX_STUCK];
+static unsigned n_stuck;
+
+/* Under stuck_lock. */
+static bool refused_a_reader(uid_t uid) {
+        for (unsigned i = 0; i < n_stuck; i++)
+                if (stuck_uids[i] == uid)
+                        return true;
+        return n_stuck >= PROC_MAX_STUCK;
+}
+
+static void stat_reader_free(StatReader *sr) {
+        pthread_cond_destroy(&sr->cond);
+        free(sr);
+}
+
+static void *stat_reader_main(void *userdata) {
+        StatReader *sr = userdata;
+        ProcStat st = {};
+        int r = proc_stat(sr->pid, &st);
+        bool abandoned;
+
+        pthread_mutex_lock(&stuck_lock);
+        sr->r = r;
+        sr->stat = st;
+        sr->done = true;
+        abandoned = sr->abandoned;
+        if (abandoned)
+                for (unsigned i = 0; i < n_stuck; i++)
+                        if (stuck_uids[i] == sr->uid) {
+                                stuck_uids[i] = stuck_uids[--n_stuck];
+                                break;
+                        }
+        pthread_cond_signal(&sr->cond);
+        pthread_mutex_unlock(&stuck_lock);
+        if (abandoned)
+                stat_reader_free(sr);
+        return NULL;
+}
+
+static int start_stat_reader(StatReader *sr) {
+        pthread_attr_t attr;
+        pthread_t thread;
+        sigset_t all, saved;
+        int r;
+
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        /* Signals are the event loop's: no reader may take one. */
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved);
+        r = pthread_create(&thread, &attr, stat_reader_main, sr);
+        pthread_sigmask(SIG_SETMASK, &saved, NULL);
+        pthread_attr_destroy(&attr);
+        return -r;
+}
+
+int proc_stat_within(pid_t pid, uid_t uid, uint64_t timeout_usec, ProcStat *ret) {
+        StatReader *sr;
+        pthread_condattr_t condattr;
+        struct timespec deadline;
+        uint64_t ns;
+        bool done;
+        int r;
+
+        pthread_mutex_lock(&stuck_lock);
+        r = refused_a_reader(uid) ? -EBUSY : 0;
+        pthread_mutex_unlock(&stuck_lock);
+        if (r < 0)
+                return r;
+        sr = calloc(1, sizeof *sr);
+        if (!sr)
+                return -ENOMEM;
+        sr->pid = pid;
+        sr->uid = uid;
+        pthread_condattr_init(&condattr);
+        pthread_condattr_setclock(&condattr, CLOCK_MONOTONIC);
+        pthread_cond_init(&sr->cond, &condattr);
+        pthread_condattr_destroy(&condattr);
+        r = start_stat_reader(sr);
+        if (r < 0) {
+                stat_reader_free(sr);
+                return r;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        ns = (uint64_t) deadline.tv_nsec + timeout_usec % 1000000 * 1000;
+        deadline.tv_sec += (time_t) (timeout_usec / 1000000 + ns / 1000000000);
+        deadline.tv_nsec = (long) (ns % 1000000000);
+
+        pthread_mutex_lock(&stuck_lock);
+        while (!sr->done && pthread_cond_timedwait(&sr->cond, &stuck_lock, &deadline) != ETIMEDOUT)
+                ;
+        done = sr->done;
+        if (done) {
+                r = sr->r;
+                if (r >= 0)
+                        *ret = sr->stat;
+        } else {
+                sr->abandoned = true;
+                stuck_uids[n_stuck++] = uid;
+                r = -ETIMEDOUT;
+        }
+        pthread_mutex_unlock(&stuck_lock);
+        if (done)
+                stat_reader_free(sr);
+        return r;
+}
+
+int proc_stat_unverified(pid_t pid, uid_t uid, uint64_t start_time, ProcStat *ret) {
+        char buf[1024];
+        const char *name, *uids;
+        pid_t ppid;
+        size_t len;
+        int nice, r;
+
+        r = status_pid(pid, "PPid:", &ppid);
+        if (r >= 0)
+                r = status_line(pid, "Uid:", buf, sizeof buf, &uids);
+        /* Its real uid, the first of four. */
+        if (r >= 0 && strtoul(uids, NULL, 10) != uid)
+                r = -ESRCH;
+        if (r >= 0)
+                r = status_line(pid, "Name:", buf, sizeof buf, &name);
+        if (r < 0)
+                return r;
+        errno = 0;
+        nice = getpriority(PRIO_PROCESS, (id_t) pid);
+        if (nice == -1 && errno != 0)
+                return -errno;
+        name += strspn(name, "\t ");
+        len = strcspn(name, "\n");
+        if (len >= sizeof ret->comm)
+                len = sizeof ret->comm - 1;
+        memcpy(ret->comm, name, len);
+        ret->comm[len] = '\0';
+        ret->ppid = ppid;
+        ret->nice = nice;
+        ret->start_time = start_time;
+        return 0;
 }

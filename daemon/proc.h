@@ -45,3 +45,10 @@ typedef struct ProcStat {
 /* Name, parent, nice value and start time from one read of /proc/PID/stat:
  * on the loop, only of a process that is in a request to steve (above). */
 int proc_stat(pid_t pid, ProcStat *ret);
+/* proc_stat() of a process that may be in no request to steve: -ETIMEDOUT
+ * when it did not answer within timeout_usec (it is in an execve() that
+ * waits), -EBUSY at once when a reader for uid's processes is stuck already. */
+int proc_stat_within(pid_t pid, uid_t uid, uint64_t timeout_usec, ProcStat *ret);
+/* What proc_stat() gives, from status (and getpriority) when stat cannot be
+ * read: the process must be uid's; its start time is taken on trust. */
+int proc_stat_unverified(pid_t pid, uid_t uid, uint64_t start_time, ProcStat *ret);

@@ -243,3 +243,38 @@ def test_a_parent_stuck_in_execve_stalls_nobody(start_steve, clients, stallfs, n
         stallfs.release()       # the execve() goes on, and ends
         staller.kill()
         staller.wait()
+
+
+EXEC_STALLED_HOLDER = """
+import os, sys
+steve, stuck = sys.argv[1], sys.argv[2]
+fd = os.open(steve, os.O_RDWR)
+os.set_inheritable(fd, True)        # kept through the execve, with its token
+assert len(os.read(fd, 1)) == 1
+os.open(stuck, os.O_RDONLY | os.O_CLOEXEC)
+print(os.getpid(), flush=True)
+os.execv("/bin/sleep", ["sleep", "600"])    # stuck closing the stallfs file, for good
+"""
+
+
+def test_a_holder_stuck_in_execve_through_a_restart_keeps_its_token_and_stalls_nobody(keeper, clients, stallfs,
+                                                                                       node_dir):
+    """The next steve reads each recorded process's stat to know it is the
+    same process; one stuck in execve never answers, and steve must start
+    anyway, keeping the token for the process of the recorded user."""
+    steve = keeper.start("--mode=0666")
+    holder = python_as_user("nobody", node_dir, "holder.py", EXEC_STALLED_HOLDER, steve.path, stallfs.exec_file)
+    try:
+        pid = int(holder.stdout.readline())
+        if not read_hangs(f"/proc/{pid}/stat", 1.0):
+            pytest.skip("this kernel's /proc/PID/stat does not wait for an execve()")
+        steve.wait_state(held=1)
+        assert steve.stop() == 0
+        steve = keeper.start("--mode=0666")
+        steve.wait_for_line(f"pid {pid} does not answer for its /proc stat")
+        steve.wait_state(held=1, processes=1)
+        assert slowest_cycle(clients(steve), 1.0) < (2.0 if VALGRIND else 0.5)
+    finally:
+        stallfs.release()
+        holder.kill()
+        holder.wait()
