@@ -229,6 +229,9 @@ static bool valid_layout(const State *s) {
             h->header_size != sizeof(Header) || h->process_capacity > UINT32_MAX / sizeof(StateProcess) ||
             h->request_capacity > UINT32_MAX / sizeof(StateRequest) || h->entries_capacity > SIZE_MAX / 4 ||
             h->replies_capacity > SIZE_MAX / 4 ||
+            /* Formatted at these and only ever grown (doubled): less is damage. */
+            h->process_capacity < INITIAL_PROCESSES || h->request_capacity < INITIAL_REQUESTS ||
+            h->entries_capacity < INITIAL_ENTRIES || h->replies_capacity < INITIAL_REPLIES ||
             layout_size(h->process_capacity, h->request_capacity, h->entries_capacity, h->replies_capacity) !=
             s->size)
                 return false;

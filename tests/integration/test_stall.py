@@ -73,6 +73,17 @@ def read_hangs(path, seconds):
     return not done.wait(seconds)
 
 
+def stuck_in_execve(pid):
+    """Whether pid's execve() hangs, and reading its stat with it (newer
+    kernels): the precondition. Its execve() may not have begun yet."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        if read_hangs(f"/proc/{pid}/stat", 0.5):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def cmdline_read_hangs(pid, seconds):
     """Whether reading pid's command line ourselves would hang: the precondition."""
     return read_hangs(f"/proc/{pid}/cmdline", seconds)
@@ -228,7 +239,7 @@ def test_a_parent_stuck_in_execve_stalls_nobody(start_steve, clients, stallfs, n
     staller = python_as_user("nobody", node_dir, "exec-staller.py", EXEC_STALLER, steve.path, stallfs.exec_file)
     try:
         parent = int(staller.stdout.readline())
-        if not read_hangs(f"/proc/{parent}/stat", 1.0):
+        if not stuck_in_execve(parent):
             pytest.skip("this kernel's /proc/PID/stat does not wait for an execve()")
         staller.stdin.write("go\n")
         staller.stdin.flush()
@@ -251,8 +262,9 @@ steve, stuck = sys.argv[1], sys.argv[2]
 fd = os.open(steve, os.O_RDWR)
 os.set_inheritable(fd, True)        # kept through the execve, with its token
 assert len(os.read(fd, 1)) == 1
-os.open(stuck, os.O_RDONLY | os.O_CLOEXEC)
 print(os.getpid(), flush=True)
+sys.stdin.readline()                # steve has read its command line
+os.open(stuck, os.O_RDONLY | os.O_CLOEXEC)
 os.execv("/bin/sleep", ["sleep", "600"])    # stuck closing the stallfs file, for good
 """
 
@@ -266,7 +278,12 @@ def test_a_holder_stuck_in_execve_through_a_restart_keeps_its_token_and_stalls_n
     holder = python_as_user("nobody", node_dir, "holder.py", EXEC_STALLED_HOLDER, steve.path, stallfs.exec_file)
     try:
         pid = int(holder.stdout.readline())
-        if not read_hangs(f"/proc/{pid}/stat", 1.0):
+        # Its command line read before it gets stuck: a reader stuck on it
+        # would outlive steve's exit (a sanitizer's leak check then hangs).
+        steve.wait_for_line(f"pid {pid} connected")
+        holder.stdin.write("go\n")
+        holder.stdin.flush()
+        if not stuck_in_execve(pid):
             pytest.skip("this kernel's /proc/PID/stat does not wait for an execve()")
         steve.wait_state(held=1)
         assert steve.stop() == 0
@@ -277,4 +294,10 @@ def test_a_holder_stuck_in_execve_through_a_restart_keeps_its_token_and_stalls_n
     finally:
         stallfs.release()
         holder.kill()
-        holder.wait()
+        try:
+            holder.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Its exit flushes its fd to steve: with no steve to answer, only
+            # the end of the connection lets it go.
+            keeper.close()
+            holder.wait()
