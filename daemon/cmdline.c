@@ -56,10 +56,7 @@ struct CmdlineReader {
 /* Under the lock. A user with a worker stuck on one of their processes gets
  * no other reads until it comes back: one user's stalls cost others nothing. */
 static bool uid_stuck(const CmdlineReader *r, uid_t uid) {
-        for (unsigned i = 0; i < r->n_stuck; i++)
-                if (r->stuck_uids[i] == uid)
-                        return true;
-        return false;
+        return uid_listed(r->stuck_uids, r->n_stuck, uid);
 }
 
 static void add_stuck(CmdlineReader *r, Worker *w, uid_t uid) {
@@ -69,11 +66,7 @@ static void add_stuck(CmdlineReader *r, Worker *w, uid_t uid) {
 }
 
 static void remove_stuck(CmdlineReader *r, uid_t uid) {
-        for (unsigned i = 0; i < r->n_stuck; i++)
-                if (r->stuck_uids[i] == uid) {
-                        r->stuck_uids[i] = r->stuck_uids[--r->n_stuck];
-                        return;
-                }
+        uid_unlist(r->stuck_uids, &r->n_stuck, uid);
 }
 
 /* Under the lock: answered -EBUSY on the loop, next time round. */

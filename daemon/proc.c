@@ -37,23 +37,35 @@ static int read_proc_file(pid_t pid, const char *name, char *buf, size_t size, s
         return read_small_file(path, buf, size, ret_len);
 }
 
-/* The line of /proc/PID/status that starts with key (with its colon), in
- * buf. status takes no lock of the process's, unlike stat and the ns links
- * (see proc.h): safe to read on the event loop about any process. */
-static int status_line(pid_t pid, const char *key, char *buf, size_t size, const char **ret) {
+/* What follows key (with its colon) at the start of a line of text. */
+static const char *line_value(const char *text, const char *key) {
         size_t key_len = strlen(key);
-        const char *p;
-        int r;
 
-        r = read_proc_file(pid, "status", buf, size, NULL);
+        for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+                if (strncmp(p, key, key_len) == 0)
+                        return p + key_len;
+        return NULL;
+}
+
+/* The line of /proc/PID/status that starts with key, in buf. status takes
+ * no lock of the process's, unlike stat and the ns links (see proc.h): safe
+ * to read on the event loop about any process. */
+static int status_line(pid_t pid, const char *key, char *buf, size_t size, const char **ret) {
+        int r = read_proc_file(pid, "status", buf, size, NULL);
+
         if (r < 0)
                 return r;
-        for (p = buf; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-                if (strncmp(p, key, key_len) == 0) {
-                        *ret = p + key_len;
-                        return 0;
-                }
-        return -EIO;
+        *ret = line_value(buf, key);
+        return *ret ? 0 : -EIO;
+}
+
+static int parse_pid(const char *value, pid_t *ret) {
+        long n = strtol(value, NULL, 10);
+
+        if (n < 0 || n > INT32_MAX)
+                return -EIO;
+        *ret = (pid_t) n;
+        return 0;
 }
 
 /* Tgid: and PPid: are on the fourth and sixth lines, well inside the first
@@ -61,17 +73,10 @@ static int status_line(pid_t pid, const char *key, char *buf, size_t size, const
 static int status_pid(pid_t pid, const char *key, pid_t *ret) {
         char buf[1024];
         const char *value;
-        long n;
         int r;
 
         r = status_line(pid, key, buf, sizeof buf, &value);
-        if (r < 0)
-                return r;
-        n = strtol(value, NULL, 10);
-        if (n < 0 || n > INT32_MAX)
-                return -EIO;
-        *ret = (pid_t) n;
-        return 0;
+        return r < 0 ? r : parse_pid(value, ret);
 }
 
 int proc_tgid_of(pid_t tid, pid_t *ret) {
@@ -268,10 +273,7 @@ static unsigned n_stuck;
 
 /* Under stuck_lock. */
 static bool refused_a_reader(uid_t uid) {
-        for (unsigned i = 0; i < n_stuck; i++)
-                if (stuck_uids[i] == uid)
-                        return true;
-        return n_stuck >= PROC_MAX_STUCK;
+        return uid_listed(stuck_uids, n_stuck, uid) || n_stuck >= PROC_MAX_STUCK;
 }
 
 static void stat_reader_free(StatReader *sr) {
@@ -291,11 +293,7 @@ static void *stat_reader_main(void *userdata) {
         sr->done = true;
         abandoned = sr->abandoned;
         if (abandoned)
-                for (unsigned i = 0; i < n_stuck; i++)
-                        if (stuck_uids[i] == sr->uid) {
-                                stuck_uids[i] = stuck_uids[--n_stuck];
-                                break;
-                        }
+                uid_unlist(stuck_uids, &n_stuck, sr->uid);
         pthread_cond_signal(&sr->cond);
         pthread_mutex_unlock(&stuck_lock);
         if (abandoned)
@@ -324,7 +322,7 @@ int proc_stat_within(pid_t pid, uid_t uid, uint64_t timeout_usec, ProcStat *ret)
         StatReader *sr;
         pthread_condattr_t condattr;
         struct timespec deadline;
-        uint64_t ns;
+        uint64_t until;
         bool done;
         int r;
 
@@ -347,10 +345,9 @@ int proc_stat_within(pid_t pid, uid_t uid, uint64_t timeout_usec, ProcStat *ret)
                 stat_reader_free(sr);
                 return r;
         }
-        clock_gettime(CLOCK_MONOTONIC, &deadline);
-        ns = (uint64_t) deadline.tv_nsec + timeout_usec % 1000000 * 1000;
-        deadline.tv_sec += (time_t) (timeout_usec / 1000000 + ns / 1000000000);
-        deadline.tv_nsec = (long) (ns % 1000000000);
+        until = now_monotonic_usec() + timeout_usec;
+        deadline = (struct timespec) { .tv_sec = (time_t) (until / USEC_PER_SEC),
+                                       .tv_nsec = (long) (until % USEC_PER_SEC * 1000) };
 
         pthread_mutex_lock(&stuck_lock);
         while (!sr->done && pthread_cond_timedwait(&sr->cond, &stuck_lock, &deadline) != ETIMEDOUT)
@@ -372,22 +369,23 @@ int proc_stat_within(pid_t pid, uid_t uid, uint64_t timeout_usec, ProcStat *ret)
 }
 
 int proc_stat_unverified(pid_t pid, uid_t uid, uint64_t start_time, ProcStat *ret) {
+        /* Name, Uid and PPid are among its first ten lines. */
         char buf[1024];
-        const char *name, *uids;
-        pid_t ppid;
+        const char *name, *uids, *ppid;
         size_t len;
         int nice, r;
 
-        r = status_pid(pid, "PPid:", &ppid);
-        if (r >= 0)
-                r = status_line(pid, "Uid:", buf, sizeof buf, &uids);
-        /* Its real uid, the first of four. */
-        if (r >= 0 && strtoul(uids, NULL, 10) != uid)
-                r = -ESRCH;
-        if (r >= 0)
-                r = status_line(pid, "Name:", buf, sizeof buf, &name);
+        r = read_proc_file(pid, "status", buf, sizeof buf, NULL);
         if (r < 0)
                 return r;
+        name = line_value(buf, "Name:");
+        uids = line_value(buf, "Uid:");
+        ppid = line_value(buf, "PPid:");
+        if (!name || !uids || !ppid || parse_pid(ppid, &ret->ppid) < 0)
+                return -EIO;
+        /* Its real uid, the first of four. */
+        if (strtoul(uids, NULL, 10) != uid)
+                return -ESRCH;
         errno = 0;
         nice = getpriority(PRIO_PROCESS, (id_t) pid);
         if (nice == -1 && errno != 0)
@@ -398,7 +396,6 @@ int proc_stat_unverified(pid_t pid, uid_t uid, uint64_t start_time, ProcStat *re
                 len = sizeof ret->comm - 1;
         memcpy(ret->comm, name, len);
         ret->comm[len] = '\0';
-        ret->ppid = ppid;
         ret->nice = nice;
         ret->start_time = start_time;
         return 0;

@@ -2,8 +2,10 @@
 #pragma once
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -17,6 +19,22 @@ static inline uint64_t now_monotonic_usec(void) {
 
         (void) clock_gettime(CLOCK_MONOTONIC, &ts);
         return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+}
+
+/* A few uids in an array, in no order: whose readers are stuck (cmdline.c, proc.c). */
+static inline bool uid_listed(const uid_t *uids, unsigned n, uid_t uid) {
+        for (unsigned i = 0; i < n; i++)
+                if (uids[i] == uid)
+                        return true;
+        return false;
+}
+
+static inline void uid_unlist(uid_t *uids, unsigned *n, uid_t uid) {
+        for (unsigned i = 0; i < *n; i++)
+                if (uids[i] == uid) {
+                        uids[i] = uids[--*n];
+                        return;
+                }
 }
 
 static inline void freep(void *p) {

@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 
 import pytest
-from helpers import DEVICE, peak_concurrency, run, show, stamp_makefile, tokens, wait_until
+from helpers import BUS, DEVICE, peak_concurrency, run, show, stamp_makefile, tokens, wait_until
 
 PACKAGES = os.environ.get("STEVE_PACKAGE_DIR")
 pytestmark = pytest.mark.skipif(os.environ.get("STEVE_UNDER_SYSTEMD") != "1" or not PACKAGES,
@@ -142,24 +142,23 @@ def as_builder(*argv, **kwargs):
                             stderr=subprocess.STDOUT, text=True, **kwargs)
 
 
-def start_builds(count, jobs, seconds):
-    """count make builds as the builder, in its home (pytest's tmp_path is root's alone)."""
+def start_builds(count, makefile):
+    """count make builds as the builder, in its home (pytest's tmp_path is
+    root's alone); makefile(directory, log, top) writes each one's."""
     assert MAKE, "STEVE_TEST_MAKE is not set (tests/tools/package sets it)"
     top = pathlib.Path(tempfile.mkdtemp(dir=pwd.getpwnam(BUILDER).pw_dir))
     log = top / "stamps"
-    procs = []
     for i in range(count):
-        stamp_makefile(top / f"m{i}", log, jobs, seconds)
+        makefile(top / f"m{i}", log, top)
     run("chown", "-R", f"{BUILDER}:", str(top))
-    for i in range(count):
-        procs.append(as_builder(MAKE, "-s", "-C", str(top / f"m{i}"),
-                                env=dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{DEVICE}")))
-    return log, procs
+    procs = [as_builder(MAKE, "-s", "-C", str(top / f"m{i}"),
+                        env=dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{DEVICE}")) for i in range(count)]
+    return top, log, procs
 
 
-def finish_builds(log, procs, expected):
+def finish_builds(log, procs, expected, timeout=600):
     for p in procs:
-        out = p.communicate(timeout=600)[0]
+        out = p.communicate(timeout=timeout)[0]
         assert p.returncode == 0, f"{p.args} failed:\n{out}"
         assert "jobserver" not in out and "steve" not in out, out
     peak, started = peak_concurrency(log)
@@ -170,7 +169,7 @@ def finish_builds(log, procs, expected):
 def test_a_member_of_jobserver_builds_in_the_pool_and_a_stranger_may_not_open_it():
     run("usermod", "--append", "--groups", "jobserver", BUILDER)
     pool = tokens()[0]
-    log, procs = start_builds(1, 8, 0.3)
+    _, log, procs = start_builds(1, lambda directory, log, top: stamp_makefile(directory, log, 8, 0.3))
     peak = finish_builds(log, procs, 8)
     # Its implicit slot and the pool's tokens: more than one job at once, no more than the pool allows.
     assert 2 <= peak <= pool + 1, f"{peak} jobs at once with a pool of {pool}"
@@ -194,18 +193,11 @@ def gated_makefile(directory, log, gate):
 
 def test_an_upgrade_while_two_builds_hold_the_pool_restarts_steve_and_neither_build_notices():
     pool = 2
-    run("busctl", "set-property", "org.steve.Jobserver", "/org/steve/Jobserver", "org.steve.Jobserver",
-        "Jobs", "u", str(pool))
+    run("busctl", "set-property", *BUS, "Jobs", "u", str(pool))
     socket_since = show("ActiveEnterTimestampMonotonic", "steve.socket")
     device = DEVICE.stat()
     steve = int(show("MainPID"))
-    top = pathlib.Path(tempfile.mkdtemp(dir=pwd.getpwnam(BUILDER).pw_dir))
-    log, gate = top / "stamps", top / "gate"
-    for i in range(2):
-        gated_makefile(top / f"m{i}", log, gate)
-    run("chown", "-R", f"{BUILDER}:", str(top))
-    procs = [as_builder(MAKE, "-s", "-C", str(top / f"m{i}"),
-                        env=dict(os.environ, MAKEFLAGS=f"--jobserver-auth=fifo:{DEVICE}")) for i in range(2)]
+    top, log, procs = start_builds(2, lambda directory, log, top: gated_makefile(directory, log, top / "gate"))
     # Both builds waiting at their gates: each holds one token.
     wait_until(lambda: log.exists() and peak_concurrency(log)[1] == 8 and tokens() == (0, pool),
                "the builds to hold the whole pool at their gates", timeout=120)
@@ -220,12 +212,8 @@ def test_an_upgrade_while_two_builds_hold_the_pool_restarts_steve_and_neither_bu
     assert all(p.poll() is None for p in procs)
     assert tokens() == (0, pool)
 
-    gate.touch()
-    for p in procs:
-        out = p.communicate(timeout=300)[0]
-        assert p.returncode == 0, f"{p.args} failed:\n{out}"
-        assert "jobserver" not in out and "steve" not in out, out
-    assert peak_concurrency(log)[1] == 2 * 10
+    (top / "gate").touch()
+    finish_builds(log, procs, 2 * 10, timeout=300)
     wait_until(lambda: tokens() == (pool, 0), "the whole pool back")
     journal = run("journalctl", "-u", "steve.service", "-o", "cat", "--no-pager").stdout
     assert "adopted the connection and the pool" in journal, journal[-2000:]
