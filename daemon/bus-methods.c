@@ -19,7 +19,9 @@
 
 #include "bus-internal.h"
 #include "bus-params.h"
+#include "clients.h"
 #include "log.h"
+#include "monitor.h"
 #include "proc.h"
 #include "text.h"
 #include "util.h"
@@ -43,7 +45,7 @@ struct PendingCall {
         sd_bus_message *message;
         sd_bus_slot *creds_call;        /* GetConnectionCredentials in flight */
         AuthRequest *auth;
-        ServerFetch *fetch;
+        ClientsFetch *fetch;
         AuthSubject subject;            /* once the credentials came */
         bool see_all;                   /* every process's command line */
         bool own_only;                  /* only its own processes: /proc would show it no others */
@@ -58,7 +60,7 @@ static void pending_free(PendingCall *pc) {
         TAILQ_REMOVE(&pc->bus->pending, pc, link);
         sd_bus_slot_unref(pc->creds_call);
         auth_cancel(pc->auth);
-        server_fetch_cancel(pc->fetch);
+        clients_fetch_cancel(pc->fetch);
         sd_bus_message_unref(pc->message);
         free(pc);
 }
@@ -80,13 +82,13 @@ typedef struct ListContext {
 } ListContext;
 
 /* Whether the caller is shown p at all. */
-static bool shown(const PendingCall *pc, const ServerProcess *p) {
+static bool shown(const PendingCall *pc, const MonitorProcess *p) {
         return !pc->own_only || p->uid == pc->subject.uid;
 }
 
 /* What the caller may see of p: its command line, cut to LISTED_TEXT_MAX
  * bytes at a character's start and marked "...", or only its name; escaped. */
-static char *label(const PendingCall *pc, const ServerProcess *p) {
+static char *label(const PendingCall *pc, const MonitorProcess *p) {
         const char *text = (pc->see_all || p->uid == pc->subject.uid) && p->cmdline && p->cmdline[0]
                            ? p->cmdline : p->comm;
         size_t len = strlen(text);
@@ -104,7 +106,7 @@ static char *label(const PendingCall *pc, const ServerProcess *p) {
         return out;
 }
 
-static int append_jobs(ListContext *ctx, const ServerProcess *p) {
+static int append_jobs(ListContext *ctx, const MonitorProcess *p) {
         Server *server = ctx->pc->bus->server;
         int r = sd_bus_message_open_container(ctx->reply, 'a', "(tt)");
 
@@ -114,7 +116,7 @@ static int append_jobs(ListContext *ctx, const ServerProcess *p) {
         return r < 0 ? r : sd_bus_message_close_container(ctx->reply);
 }
 
-static int append_holder(const ServerProcess *p, void *userdata) {
+static int append_holder(const MonitorProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         _cleanup_free_ char *text = NULL;
         int r;
@@ -134,7 +136,7 @@ static int append_holder(const ServerProcess *p, void *userdata) {
         return r;
 }
 
-static int append_waiter(const ServerProcess *p, void *userdata) {
+static int append_waiter(const MonitorProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         _cleanup_free_ char *text = NULL;
 
@@ -148,7 +150,7 @@ static int append_waiter(const ServerProcess *p, void *userdata) {
                                      (uint32_t) p->waiting_count);
 }
 
-static int append_process(const ServerProcess *p, void *userdata) {
+static int append_process(const MonitorProcess *p, void *userdata) {
         ListContext *ctx = userdata;
         Server *server = ctx->pc->bus->server;
         _cleanup_free_ char *text = NULL, *unit = NULL;
@@ -177,7 +179,7 @@ static int append_process(const ServerProcess *p, void *userdata) {
 }
 
 /* Numbers: a build the caller may not see is there, but not its leader's pid. */
-static int append_build(const ServerBuild *build, void *userdata) {
+static int append_build(const MonitorBuild *build, void *userdata) {
         ListContext *ctx = userdata;
         pid_t leader = !ctx->pc->own_only || build->uid == ctx->pc->subject.uid ? build->leader : 0;
 
@@ -208,13 +210,13 @@ static int list_into(ListContext *ctx) {
 
         switch (ctx->pc->kind) {
         case CALL_HOLDERS:
-                return server_foreach_holder(server, append_holder, ctx);
+                return monitor_foreach_holder(server, append_holder, ctx);
         case CALL_WAITERS:
-                return server_foreach_waiting_process(server, append_waiter, ctx);
+                return monitor_foreach_waiting_process(server, append_waiter, ctx);
         case CALL_PROCESSES:
-                return server_foreach_process(server, append_process, ctx);
+                return monitor_foreach_process(server, append_process, ctx);
         case CALL_BUILDS:
-                return server_foreach_build(server, append_build, ctx);
+                return monitor_foreach_build(server, append_build, ctx);
         case CALL_SET:
         case CALL_RECLAIM:
         case CALL_WEIGHT:
@@ -266,7 +268,7 @@ static void reply_list(void *userdata) {
 static void list_when_read(PendingCall *pc) {
         if (pc->kind == CALL_BUILDS)
                 reply_list(pc);         /* no text in it */
-        else if (server_fetch_cmdlines(pc->bus->server, reply_list, pc, &pc->fetch) < 0) {
+        else if (clients_fetch_cmdlines(pc->bus->server, reply_list, pc, &pc->fetch) < 0) {
                 pc->fetch = NULL;
                 reply_list(pc);
         }
@@ -476,7 +478,7 @@ static void on_reclaim_authorized(AuthResult result, void *userdata) {
         uint64_t n = 0;
 
         if (authorized(pc, result, "Not authorized to manage the jobserver")) {
-                if (server_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
+                if (client_reclaim(pc->bus->server, (pid_t) pc->pid, &n) < 0)
                         (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
                                                           "No process %" PRIu32 " is known to the jobserver", pc->pid);
                 else
@@ -489,7 +491,7 @@ static void on_weight_authorized(AuthResult result, void *userdata) {
         PendingCall *pc = userdata;
 
         if (authorized(pc, result, "Not authorized to change the jobserver")) {
-                if (server_set_weight(pc->bus->server, (pid_t) pc->pid, pc->weight) < 0)
+                if (client_set_weight(pc->bus->server, (pid_t) pc->pid, pc->weight) < 0)
                         (void) sd_bus_reply_method_errorf(pc->message, ERROR_NO_SUCH_PROCESS,
                                                           "No process %" PRIu32 " is known to the jobserver", pc->pid);
                 else
@@ -625,13 +627,13 @@ int bus_method_get_builds(sd_bus_message *m, void *userdata, sd_bus_error *error
 int bus_method_get_history(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         Bus *b = userdata;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
-        _cleanup_free_ ServerPoint *points = calloc(HISTORY_POINTS, sizeof *points);
+        _cleanup_free_ HistoryPoint *points = calloc(HISTORY_POINTS, sizeof *points);
         size_t n;
         int r;
 
         if (!points)
                 return -ENOMEM;
-        n = server_history(b->server, points, HISTORY_POINTS);
+        n = monitor_history(b->server, points, HISTORY_POINTS);
         r = sd_bus_message_new_method_return(m, &reply);
         if (r >= 0)
                 r = sd_bus_message_open_container(reply, 'a', "(tuu)");

@@ -17,6 +17,7 @@
 #include "bus-params.h"
 #include "event-util.h"
 #include "log.h"
+#include "monitor.h"
 #include "util.h"
 
 #define BUS_NAME "org.steve.Jobserver"
@@ -36,8 +37,8 @@ static void take_snapshot(Bus *b, BusSnapshot *ret) {
                 .available = clamp_u32(st.available),
                 .held = clamp_u32(st.held),
                 .waiters = clamp_u32((int64_t) st.waiters),
-                .generation = server_generation(b->server),
-                .held_back = server_held_back_version(b->server),
+                .generation = monitor_generation(b->server),
+                .held_back = monitor_held_back_version(b->server),
         };
 }
 
@@ -63,7 +64,7 @@ static int property_get(sd_bus *bus, const char *path, const char *interface, co
         if (strcmp(property, "HeldBack") == 0) {
                 char reason[128];
 
-                server_held_back(b->server, reason, sizeof reason);
+                monitor_held_back(b->server, reason, sizeof reason);
                 return sd_bus_message_append(reply, "s", reason);
         }
         if (strcmp(property, "Path") == 0)

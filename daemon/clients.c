@@ -1,21 +1,36 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Client processes: each is found from the thread a request came from, made
- * on its first request, watched through a pidfd and freed when it exits,
- * which gives back everything it held. What is known of it (name, parent,
- * start time) is read at once from /proc/PID/stat, which takes no lock of the
- * process's; its command line, which does, is read off the loop (cmdline.h)
- * when somebody wants it.
+ * Client processes (clients.h). What is known of one (name, parent, start
+ * time) is read at once from /proc/PID/stat, which is safe while it is in a
+ * request to steve (proc.h); its command line, which takes a lock of the
+ * process's, is read off the loop (cmdline.h) when somebody wants it.
  */
 #include <search.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "event-util.h"
+#include "clients.h"
+#include "cmdline.h"
 #include "log.h"
-#include "proc.h"
-#include "server-internal.h"
+#include "threads.h"
 #include "util.h"
+
+struct Clients {
+        void *tree;                             /* tsearch(), by pid */
+        ThreadCache threads;
+        CmdlineReader *cmdlines;
+        unsigned cmdlines_in_flight, fetch_round;
+        TAILQ_HEAD(, ClientsFetch) fetches;
+        sd_event_source *fetch_source;          /* answers fetches when nothing is in flight */
+};
+
+/* Someone waiting for the command lines being read. */
+struct ClientsFetch {
+        Server *server;
+        void (*done)(void *userdata);
+        void *userdata;
+        TAILQ_ENTRY(ClientsFetch) link;
+};
 
 static int client_compare(const void *a, const void *b) {
         pid_t x = ((const Client *) a)->pid, y = ((const Client *) b)->pid;
@@ -24,7 +39,7 @@ static int client_compare(const void *a, const void *b) {
 
 Client *client_find(Server *s, pid_t pid) {
         Client key = { .pid = pid };
-        Client **found = tfind(&key, &s->clients, client_compare);
+        Client **found = tfind(&key, &s->clients->tree, client_compare);
         return found ? *found : NULL;
 }
 
@@ -38,7 +53,7 @@ void client_drop_pollhandles(Client *c, bool notify) {
                         fuse_pollhandle_destroy(c->pollhandles[i]);
         }
         c->n_pollhandles = 0;
-        persist_client_changed(c);
+        server_client_changed(c->server, c);
 }
 
 void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph, uint64_t kh) {
@@ -51,7 +66,7 @@ void client_keep_pollhandle(Client *c, struct fuse_pollhandle *ph, uint64_t kh) 
         }
         c->pollhandles[c->n_pollhandles] = ph;
         c->poll_khs[c->n_pollhandles++] = kh;
-        persist_client_changed(c);
+        server_client_changed(c->server, c);
 }
 
 const char *client_label(const Client *c, bool cmdline) {
@@ -60,9 +75,9 @@ const char *client_label(const Client *c, bool cmdline) {
 
 /* Command lines */
 
-static void cmdline_settled(Server *s) {
-        if (--s->cmdlines_in_flight == 0 && !TAILQ_EMPTY(&s->fetches))
-                (void) sd_event_source_set_enabled(s->fetch_source, SD_EVENT_ONESHOT);
+static void cmdline_settled(Clients *cs) {
+        if (--cs->cmdlines_in_flight == 0 && !TAILQ_EMPTY(&cs->fetches))
+                (void) sd_event_source_set_enabled(cs->fetch_source, SD_EVENT_ONESHOT);
 }
 
 static void on_cmdline(const char *text, int error, void *userdata) {
@@ -72,7 +87,7 @@ static void on_cmdline(const char *text, int error, void *userdata) {
         c->cmdline_request = NULL;
         /* Refused while its user's stall holds a reader: asked again at the next fetch. */
         if (error == -EBUSY) {
-                cmdline_settled(c->server);
+                cmdline_settled(c->server->clients);
                 return;
         }
         c->cmdline_tried = true;
@@ -82,19 +97,19 @@ static void on_cmdline(const char *text, int error, void *userdata) {
         if (first_look)
                 log_info("pid %d %s: %s", (int) c->pid, c->adopted ? "is the steve before's" : "connected",
                          client_label(c, true));
-        cmdline_settled(c->server);
+        cmdline_settled(c->server->clients);
 }
 
 static void want_cmdline(Client *c) {
-        Server *s = c->server;
+        Clients *cs = c->server->clients;
 
         if (c->cmdline_tried || c->cmdline_request)
                 return;
-        if (cmdline_read(s->cmdlines, c->pid, c->uid, c->stat.start_time, on_cmdline, c, &c->cmdline_request) < 0) {
+        if (cmdline_read(cs->cmdlines, c->pid, c->uid, c->stat.start_time, on_cmdline, c, &c->cmdline_request) < 0) {
                 c->cmdline_tried = true;        /* its name will do */
                 return;
         }
-        s->cmdlines_in_flight++;
+        cs->cmdlines_in_flight++;
 }
 
 static void want_cmdline_of(const void *node, VISIT which, void *closure) {
@@ -107,73 +122,90 @@ static void want_cmdline_of(const void *node, VISIT which, void *closure) {
 #define FETCH_ROUNDS 3
 
 static int on_fetches(sd_event_source *source, void *userdata) {
-        Server *s = userdata;
-        ServerFetch *f;
+        Clients *cs = userdata;
+        ClientsFetch *f;
 
-        if (s->cmdlines_in_flight > 0)
+        if (cs->cmdlines_in_flight > 0)
                 return 0;
         /* Whoever connected meanwhile is read too, a few rounds long. */
-        if (++s->fetch_round < FETCH_ROUNDS) {
-                twalk_r(s->clients, want_cmdline_of, NULL);
-                if (s->cmdlines_in_flight > 0)
+        if (++cs->fetch_round < FETCH_ROUNDS) {
+                twalk_r(cs->tree, want_cmdline_of, NULL);
+                if (cs->cmdlines_in_flight > 0)
                         return 0;
         }
-        s->fetch_round = 0;
+        cs->fetch_round = 0;
         /* One answer a turn of the loop: a listing is the one costly thing
          * steve builds, and token requests take their turns between two
          * (same priority: sd-event serves the longest pending first). */
-        f = TAILQ_FIRST(&s->fetches);
+        f = TAILQ_FIRST(&cs->fetches);
         if (f) {
-                TAILQ_REMOVE(&s->fetches, f, link);
+                TAILQ_REMOVE(&cs->fetches, f, link);
                 f->done(f->userdata);
                 free(f);
         }
-        if (!TAILQ_EMPTY(&s->fetches))
-                (void) sd_event_source_set_enabled(s->fetch_source, SD_EVENT_ONESHOT);
+        if (!TAILQ_EMPTY(&cs->fetches))
+                (void) sd_event_source_set_enabled(cs->fetch_source, SD_EVENT_ONESHOT);
         return 0;
 }
 
-int clients_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ServerFetch **ret) {
-        ServerFetch *f = calloc(1, sizeof *f);
+int clients_fetch_cmdlines(Server *s, void (*done)(void *userdata), void *userdata, ClientsFetch **ret) {
+        Clients *cs = s->clients;
+        ClientsFetch *f = calloc(1, sizeof *f);
 
         if (!f)
                 return -ENOMEM;
-        *f = (ServerFetch) { .server = s, .done = done, .userdata = userdata };
-        twalk_r(s->clients, want_cmdline_of, NULL);
-        TAILQ_INSERT_TAIL(&s->fetches, f, link);
-        if (s->cmdlines_in_flight == 0)
-                (void) sd_event_source_set_enabled(s->fetch_source, SD_EVENT_ONESHOT);
+        *f = (ClientsFetch) { .server = s, .done = done, .userdata = userdata };
+        twalk_r(cs->tree, want_cmdline_of, NULL);
+        TAILQ_INSERT_TAIL(&cs->fetches, f, link);
+        if (cs->cmdlines_in_flight == 0)
+                (void) sd_event_source_set_enabled(cs->fetch_source, SD_EVENT_ONESHOT);
         if (ret)
                 *ret = f;
         return 0;
 }
 
-void clients_fetch_cancel(ServerFetch *f) {
+void clients_fetch_cancel(ClientsFetch *f) {
         if (f) {
-                TAILQ_REMOVE(&f->server->fetches, f, link);
+                TAILQ_REMOVE(&f->server->clients->fetches, f, link);
                 free(f);
         }
 }
 
-int clients_init(Server *s) {
+static void client_free(Client *c);
+
+int clients_new(Server *s) {
+        Clients *cs = calloc(1, sizeof *cs);
         int r;
 
-        TAILQ_INIT(&s->fetches);
-        r = cmdline_reader_new(s->event, &s->cmdlines);
+        if (!cs)
+                return -ENOMEM;
+        s->clients = cs;
+        TAILQ_INIT(&cs->fetches);
+        r = cmdline_reader_new(s->event, &cs->cmdlines);
         if (r >= 0)
-                r = sd_event_add_defer(s->event, &s->fetch_source, on_fetches, s);
+                r = sd_event_add_defer(s->event, &cs->fetch_source, on_fetches, cs);
         if (r >= 0)
-                r = sd_event_source_set_enabled(s->fetch_source, SD_EVENT_OFF);
+                r = sd_event_source_set_enabled(cs->fetch_source, SD_EVENT_OFF);
         return r;
 }
 
-void clients_done(Server *s) {
-        ServerFetch *f;
+void clients_free(Server *s) {
+        Clients *cs = s->clients;
+        LedgerProcess *p;
+        ClientsFetch *f;
 
-        while ((f = TAILQ_FIRST(&s->fetches)))
+        if (!cs)
+                return;
+        /* ledger_process_exit(), in client_free(), unlinks each one. */
+        while ((p = ledger_first_process(s->ledger)))
+                client_free(client_of(p)); // NOLINT(clang-analyzer-unix.Malloc)
+        while ((f = TAILQ_FIRST(&cs->fetches)))
                 clients_fetch_cancel(f); // NOLINT(clang-analyzer-unix.Malloc): it unlinks f
-        sd_event_source_disable_unref(s->fetch_source);
-        s->cmdlines = cmdline_reader_free(s->cmdlines);
+        sd_event_source_disable_unref(cs->fetch_source);
+        cmdline_reader_free(cs->cmdlines);
+        thread_cache_clear(&cs->threads);
+        free(cs);
+        s->clients = NULL;
 }
 
 /* Processes */
@@ -184,12 +216,12 @@ static bool lends_a_token(const Client *a) {
         return ledger_process_lent(&a->ledger) > 0;
 }
 
-void client_free(Client *c) {
+static void client_free(Client *c) {
         Server *s = c->server;
 
         /* The kernel keeps a dying reader waiting for our answer, so none should
-         * be left; answer any that are rather than leak the requests. */
-        requests_fail_reads(s, c, EIO);
+         * be left; whoever keeps any answers them now. */
+        server_client_leaving(s, c);
         if (ledger_process_borrowed(&c->ledger)) {
                 Client *lender = client_ancestor(s, c, lends_a_token);
 
@@ -197,27 +229,23 @@ void client_free(Client *c) {
         }
         ledger_process_exit(s->ledger, &c->ledger, server_now(s));
         client_drop_pollhandles(c, false);
-        if (!s->handing_over)
-                persist_client_gone(c);
+        server_client_gone(s, c);
         if (c->cmdline_request) {
                 cmdline_cancel(c->cmdline_request);
-                cmdline_settled(s);
+                cmdline_settled(s->clients);
         }
-        tdelete(c, &s->clients, client_compare);
+        tdelete(c, &s->clients->tree, client_compare);
         sd_event_source_disable_unref(c->exit_source);
         closep(&c->pidfd);
         free(c->cmdline);
-        free(c->unit);
         free(c);
 }
 
 static int on_client_exit(sd_event_source *source, int fd, uint32_t revents, void *userdata) {
         Client *c = userdata;
-        Server *s = c->server;
 
         log_info("pid %d exited holding %" PRIi64 " token(s)", (int) c->pid, ledger_process_held(&c->ledger));
         client_free(c);
-        server_rearm(s);
         return 0;
 }
 
@@ -296,8 +324,6 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
         c->pid = pid;
         c->uid = uid;
         c->pidfd = pidfd;
-        c->state_index = -1;
-        TAILQ_INIT(&c->reads);
         r = proc_stat(pid, &c->stat);
         if (r < 0)
                 goto fail;
@@ -310,13 +336,12 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
                          (unsigned) uid, s->params.clients_per_user);
         if (r < 0)
                 goto fail;
-        if (!tsearch(c, &s->clients, client_compare)) {
+        if (!tsearch(c, &s->clients->tree, client_compare)) {
                 ledger_process_exit(s->ledger, &c->ledger, server_now(s));
                 r = -ENOMEM;
                 goto fail;
         }
-        persist_client_changed(c);
-        monitor_changed(s);
+        server_client_changed(s, c);
         if (log_get_max_level() >= LOG_LEVEL_INFO)
                 want_cmdline(c);
         *ret = TAKE_PTR(c);
@@ -346,7 +371,7 @@ static int restored_stat(const StateProcess *p, ProcStat *ret) {
         return r;
 }
 
-int client_restore(Server *s, const StateProcess *p, uint32_t index) {
+int client_restore(Server *s, const StateProcess *p, Client **ret) {
         _cleanup_free_ Client *c = NULL;
         const LedgerJob *jobs = (const LedgerJob *) p->jobs;
         LedgerProcessState st = {
@@ -366,10 +391,8 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         c->server = s;
         c->pid = p->pid;
         c->uid = p->uid;
-        c->state_index = index;
         c->adopted = true;
         c->pidfd = -1;
-        TAILQ_INIT(&c->reads);
         r = restored_stat(p, &c->stat);
         if (r >= 0)
                 r = c->pidfd = pidfd_open_process(p->pid);
@@ -387,7 +410,7 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
                 closep(&c->pidfd);
                 return r;
         }
-        if (!tsearch(c, &s->clients, client_compare)) {
+        if (!tsearch(c, &s->clients->tree, client_compare)) {
                 ledger_process_exit(s->ledger, &c->ledger, server_now(s));
                 sd_event_source_disable_unref(c->exit_source);
                 closep(&c->pidfd);
@@ -396,11 +419,11 @@ int client_restore(Server *s, const StateProcess *p, uint32_t index) {
         /* Its pollers are woken to poll again: the handles to wake them by. */
         c->n_pollhandles = p->n_polls < MAX_POLLHANDLES ? p->n_polls : MAX_POLLHANDLES;
         memcpy(c->poll_khs, p->polls, c->n_pollhandles * sizeof c->poll_khs[0]);
-        TAKE_PTR(c);
+        *ret = TAKE_PTR(c);
         return 0;
 }
 
-int server_set_weight(Server *s, pid_t pid, uint32_t weight) {
+int client_set_weight(Server *s, pid_t pid, uint32_t weight) {
         Client *c = client_find(s, pid);
         int r;
 
@@ -410,9 +433,23 @@ int server_set_weight(Server *s, pid_t pid, uint32_t weight) {
         if (r < 0)
                 return r;
         log_info("pid %d leads a build of weight %" PRIu32 " now", (int) pid, weight);
-        persist_client_changed(c);
-        monitor_changed(s);
+        server_client_changed(s, c);
         return 0;
+}
+
+int client_reclaim(Server *s, pid_t pid, uint64_t *ret) {
+        Client *c = client_find(s, pid);
+
+        if (!c)
+                return -ESRCH;
+        *ret = ledger_reclaim(s->ledger, &c->ledger, server_now(s));
+        log_notice("took back %" PRIu64 " token(s) from pid %d", *ret, (int) pid);
+        server_changed(s);
+        return 0;
+}
+
+void clients_on_ledger_changed(LedgerProcess *p, void *userdata) {
+        server_client_changed(userdata, client_of(p));
 }
 
 int client_process_of(Server *s, pid_t tid, pid_t *ret) {
@@ -420,7 +457,7 @@ int client_process_of(Server *s, pid_t tid, pid_t *ret) {
                 *ret = tid;
                 return 0;
         }
-        return thread_cache_owner(&s->threads, tid, ret);
+        return thread_cache_owner(&s->clients->threads, tid, ret);
 }
 
 int client_get(Server *s, pid_t tid, uid_t uid, Client **ret) {
@@ -447,7 +484,7 @@ int client_get(Server *s, pid_t tid, uid_t uid, Client **ret) {
                 return client_new(s, tid, uid, pidfd, ret);
         if (pidfd != -EINVAL && pidfd != -ENOENT)
                 return pidfd;
-        r = thread_cache_owner(&s->threads, tid, &tgid);
+        r = thread_cache_owner(&s->clients->threads, tid, &tgid);
         if (r < 0)
                 return r;
         c = client_find(s, tgid);

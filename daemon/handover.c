@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "handover.h"
+#include "persist.h"
 #include "log.h"
 #include "parse.h"
 #include "util.h"
@@ -115,7 +116,7 @@ int handover_begin(Handover *h, Server *s) {
                 r = state_reset(h->file);
         if (r < 0)
                 return log_error_errno(r, "Cannot write the state file: %m");
-        server_set_state(s, h->file);
+        persist_set_state(s, h->file);
         return 0;
 }
 
@@ -133,11 +134,11 @@ int handover_adopt(Handover *h, Server *s, Transport *t, bool *ret_adopted) {
         if (h->mounted > 0)
                 transport_set_mounted(t, h->mounted > 1);
         /* The file is journaled from here on, so adoption's changes go in. */
-        server_set_state(s, h->file);
-        r = server_adopt(s, from);
+        persist_set_state(s, h->file);
+        r = persist_adopt(s, from);
         if (r < 0)
                 return log_error_errno(r, "Cannot adopt the previous steve's pool: %m");
-        server_resend_committed(s, from);
+        persist_resend_committed(s, from);
         h->passed = state_close(h->passed);
         log_notice("adopted the connection and the pool of the steve before");
         return 0;
@@ -166,7 +167,7 @@ int handover_reexec(Handover *h, Server *s, Transport *t, const char *exe, char 
         if (!h->file) {
                 r = state_open_anonymous(&snapshot);
                 if (r >= 0)
-                        r = server_snapshot(s, snapshot);
+                        r = persist_snapshot(s, snapshot);
                 if (r < 0) {
                         state_close(snapshot);
                         return log_error_errno(r, "Cannot write down the pool for a re-exec: %m");

@@ -11,13 +11,15 @@
 
 #include "steve/steve-ioctl.h"
 
+#include "clients.h"
 #include "ioctl.h"
+#include "kept.h"
 #include "log.h"
-#include "server-internal.h"
 #include "sysload.h"
+#include "throttle.h"
 
 /* An ioctl setter waiting for its authorization. */
-struct PendingSet {
+typedef struct PendingSet {
         Server *server;
         fuse_req_t req;
         unsigned cmd;
@@ -26,6 +28,10 @@ struct PendingSet {
         AuthRequest *auth;
         KeptRequest kept;                       /* a next steve asks again */
         TAILQ_ENTRY(PendingSet) link;
+} PendingSet;
+
+struct Ioctls {
+        TAILQ_HEAD(, PendingSet) pending_sets;
 };
 
 void ioctl_sizes(unsigned cmd, size_t *in, size_t *out) {
@@ -108,7 +114,7 @@ static struct steve_weight weight_of(const IoctlValue *v) {
 
 static int ioctl_commit_weight(Server *s, const IoctlValue *v, pid_t pid) {
         struct steve_weight w = weight_of(v);
-        int r = server_set_weight(s, w.pid, w.weight);
+        int r = client_set_weight(s, w.pid, w.weight);
 
         if (r < 0)
                 log_info("pid %d: weight %" PRIu32 " for pid %d refused: %s", (int) pid, w.weight, (int) w.pid,
@@ -117,14 +123,11 @@ static int ioctl_commit_weight(Server *s, const IoctlValue *v, pid_t pid) {
 }
 
 static int ioctl_apply(Server *s, unsigned cmd, const IoctlValue *v, pid_t pid) {
-        switch (cmd) {
-        case STEVE_IOC_REEXECUTE:
+        if (cmd == STEVE_IOC_REEXECUTE)
                 return ioctl_reexecute(s, pid);
-        case STEVE_IOC_SET_WEIGHT:
+        if (cmd == STEVE_IOC_SET_WEIGHT)
                 return ioctl_commit_weight(s, v, pid);
-        default:
-                return ioctl_commit(s, cmd, v, pid);
-        }
+        return ioctl_commit(s, cmd, v, pid);
 }
 
 static void on_set_authorized(AuthResult result, void *userdata) {
@@ -134,14 +137,14 @@ static void on_set_authorized(AuthResult result, void *userdata) {
 
         if (result == AUTH_ALLOWED)
                 error = ioctl_apply(s, ps->cmd, &ps->value, ps->pid);
-        TAILQ_REMOVE(&s->pending_sets, ps, link);
+        TAILQ_REMOVE(&s->ioctls->pending_sets, ps, link);
         if (error)
                 (void) fuse_reply_err(ps->req, error);
         else
                 (void) fuse_reply_ioctl(ps->req, 0, NULL, 0);
-        persist_forget(s, &ps->kept);
+        kept_forget(s, &ps->kept);
         free(ps);
-        server_rearm(s);
+        server_changed(s);
 }
 
 /* A setter's value is checked; true when it may go on to be authorized. */
@@ -229,33 +232,53 @@ static void ioctl_set(Server *s, fuse_req_t req, unsigned cmd, const void *in_bu
                 return;
         }
         *ps = (PendingSet) { .server = s, .req = req, .cmd = cmd, .value = v, .pid = subject.pid };
-        TAILQ_INSERT_TAIL(&s->pending_sets, ps, link);
-        if (persist_keep_current(s, &ps->kept) < 0)
+        TAILQ_INSERT_TAIL(&s->ioctls->pending_sets, ps, link);
+        if (kept_keep_current(s, &ps->kept) < 0)
                 log_warning("pid %d: an ioctl waiting for polkit is not recorded", (int) subject.pid);
         r = auth_check(s->auth, action, &subject, false, on_set_authorized, ps, &ps->auth);
         if (r < 0) {
-                TAILQ_REMOVE(&s->pending_sets, ps, link);
-                persist_forget(s, &ps->kept);
+                TAILQ_REMOVE(&s->ioctls->pending_sets, ps, link);
+                kept_forget(s, &ps->kept);
                 free(ps);
                 (void) fuse_reply_err(req, -r);
         }
 }
 
-void ioctl_fail_pending(Server *s) {
+/* Every setter still waiting for its authorization is answered with EIO.
+ * Handing over, the answer goes nowhere and the request stays recorded: the
+ * next steve reads it again and asks again (persist.c). */
+static void on_stopping(void *userdata) {
+        Server *s = userdata;
         PendingSet *ps;
 
-        while ((ps = TAILQ_FIRST(&s->pending_sets))) {
-                TAILQ_REMOVE(&s->pending_sets, ps, link);
+        while ((ps = TAILQ_FIRST(&s->ioctls->pending_sets))) {
+                TAILQ_REMOVE(&s->ioctls->pending_sets, ps, link);
                 auth_cancel(ps->auth);
-                if (s->handing_over) {
-                        /* The next steve reads it again and asks again. */
-                        persist_release(s, &ps->kept);
-                        fuse_reply_none(ps->req);
-                } else {
-                        (void) fuse_reply_err(ps->req, EIO);
-                        persist_forget(s, &ps->kept);
-                }
+                (void) fuse_reply_err(ps->req, EIO);
+                kept_forget(s, &ps->kept);
                 free(ps);
+        }
+}
+
+static const ServerObserver ioctl_observer = {
+        .stopping = on_stopping,
+};
+
+int ioctl_new(Server *s) {
+        Ioctls *io = calloc(1, sizeof *io);
+
+        if (!io)
+                return -ENOMEM;
+        TAILQ_INIT(&io->pending_sets);
+        s->ioctls = io;
+        return server_observe(s, &ioctl_observer, s);
+}
+
+void ioctl_free(Server *s) {
+        if (s->ioctls) {
+                on_stopping(s);
+                free(s->ioctls);
+                s->ioctls = NULL;
         }
 }
 
@@ -276,7 +299,7 @@ static void ioctl_fionread(Server *s, fuse_req_t req) {
         (void) fuse_reply_ioctl(req, 0, &value, sizeof value);
 }
 
-void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
+void ioctl_request(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct fuse_file_info *fi,
                   unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
         IoctlValue v = { .u64 = 0 };
 
@@ -299,5 +322,5 @@ void server_ioctl(Server *s, fuse_req_t req, unsigned int cmd, void *arg, struct
                 ioctl_set(s, req, cmd, in_buf, in_bufsz);
         else
                 (void) fuse_reply_err(req, ENOTTY);
-        server_rearm(s);
+        server_changed(s);
 }

@@ -18,6 +18,9 @@
 #include "log.h"
 #include "notify.h"
 #include "options.h"
+#include "jobserver.h"
+#include "persist.h"
+#include "report.h"
 #include "server.h"
 #include "sysload.h"
 #include "transport.h"
@@ -52,7 +55,7 @@ static void on_ready(const char *where, void *userdata) {
         Daemon *d = userdata;
         log_notice("running on %s for %" PRIu32 " jobs", where, server_params(d->server)->jobs);
         if (d->adopted)
-                server_wake_adopted_pollers(d->server);
+                persist_wake_adopted_pollers(d->server);
         notify_node_ready(d->notify);
 }
 
@@ -61,11 +64,15 @@ static void on_bus_settled(void *userdata) {
         notify_bus_settled(d->notify);
 }
 
-static void on_server_changed(void *userdata) {
+static void on_server_settled(void *userdata) {
         Daemon *d = userdata;
         bus_server_changed(d->bus);
         notify_server_changed(d->notify);
 }
+
+static const ServerObserver daemon_observer = {
+        .settled = on_server_settled,
+};
 
 static int on_stop_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
@@ -147,7 +154,7 @@ static int on_reload_signal(sd_event_source *source, const struct signalfd_sigin
                 options_done(&fresh);
                 goto done;
         }
-        server_set_configured(d->server, &configured);
+        persist_set_configured(d->server, &configured);
         warn_restart_only(d->options, &fresh);
         log_set_max_level(fresh.log_level);
         options_done(d->options);
@@ -160,7 +167,7 @@ done:
 
 static int on_report_signal(sd_event_source *source, const struct signalfd_siginfo *si, void *userdata) {
         Daemon *d = userdata;
-        server_report(d->server);
+        report_to_log(d->server);
         return 0;
 }
 
@@ -329,13 +336,15 @@ static int start_parts(Daemon *d, const char *proc) {
         r = auth_new(d->event, &d->auth);
         if (r < 0)
                 return failed(r, "set up authorization");
-        r = server_new(d->event, &o->params, proc, d->auth, &d->server);
+        r = jobserver_new(d->event, &o->params, proc, d->auth, &d->server);
         if (r < 0)
                 return failed(r, "set up the jobserver");
         r = notify_new(d->event, d->server, &d->notify);
         if (r < 0)
                 return failed(r, "set up service manager notification");
-        server_set_observer(d->server, on_server_changed, d);
+        r = server_observe(d->server, &daemon_observer, d);
+        if (r < 0)
+                return failed(r, "watch the jobserver");
         server_set_reexec(d->server, request_reexec, d);
         if (setup_transport(d) < 0)
                 return EXIT_USAGE;
@@ -353,7 +362,7 @@ static int start_parts(Daemon *d, const char *proc) {
 
 static void stop_parts(Daemon *d) {
         d->bus = bus_free(d->bus);
-        d->server = server_free(d->server);
+        d->server = jobserver_free(d->server);
         d->transport = transport_free(d->transport);
         d->notify = notify_free(d->notify);
         d->auth = auth_free(d->auth);

@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * What outlives steve, the server's side of it (state.c keeps the file):
- * every loop iteration is one transaction of the state file. The transport
- * hands over each request as it reads it and each reply before it writes
- * it; the ledger says which processes changed; after the iteration (an
- * sd-event post source) the changed records are committed and only then do
- * the replies go to the kernel. Without a state file nothing is journaled,
- * replies go out at once, and only the requests answered later are kept, in
- * memory, for a re-exec to hand over.
+ * What outlives steve, the server's side of it (state.c keeps the file), as
+ * an observer of the core: every loop iteration is one transaction of the
+ * state file. The transport hands over each request as it reads it and each
+ * reply before it writes it; the core says which clients and parameters
+ * changed; once the iteration has settled, whatever door the change came
+ * through, the changed records are committed and only then do the replies
+ * go to the kernel. Without a state file nothing is journaled, replies go
+ * out at once, and only the requests answered later are kept, in memory
+ * (kept.h), for a re-exec to hand over. Handing over, nothing is answered
+ * and nothing recorded changes: the next steve finds it all as it was.
  *
  * Adopting: the previous steve's processes come back if their pid still
  * names the process that started when it said (a reused pid is another
@@ -16,23 +18,34 @@
  * are woken to poll again; the replies it had committed go out again.
  */
 #include <linux/fuse.h>
-#include <search.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
+#include "kept.h"
 #include "log.h"
-#include "server-internal.h"
+#include "persist.h"
 #include "util.h"
 
-static int kept_compare(const void *a, const void *b) {
-        uint64_t x = ((const KeptRequest *) a)->unique, y = ((const KeptRequest *) b)->unique;
-        return (x > y) - (x < y);
-}
+/* What is recorded of a client, in its slot. */
+typedef struct Record {
+        Client *client;
+        int64_t state_index;                    /* -1: none yet */
+        bool dirty;
+        TAILQ_ENTRY(Record) dirty_link;
+} Record;
 
-static uint64_t unique_of(const void *raw, size_t len) {
-        return len >= sizeof(struct fuse_in_header) ? ((const struct fuse_in_header *) raw)->unique : 0;
-}
+struct Persist {
+        int slot;
+        State *state;                           /* NULL: nothing is written as it changes */
+        Params configured;                      /* what changed at run time is what is recorded */
+        TAILQ_HEAD(, Record) dirty;
+        bool globals_dirty;
+        StateGlobals globals;
+        int (*send)(const void *message, size_t len, void *userdata);
+        void *send_data;
+};
 
 /* Records */
 
@@ -56,130 +69,110 @@ static void image_of(const Client *c, StateProcess *ret) {
         memcpy(ret->polls, c->poll_khs, c->n_pollhandles * sizeof c->poll_khs[0]);
 }
 
-void persist_client_changed(Client *c) {
-        Server *s = c->server;
+static Record *record_of(Server *s, Client *c, int64_t state_index) {
+        Record *rec = client_part(c, s->persist->slot);
+
+        if (!rec && (rec = calloc(1, sizeof *rec))) {
+                *rec = (Record) { .client = c, .state_index = state_index };
+                client_set_part(c, s->persist->slot, rec);
+        }
+        return rec;
+}
+
+static void on_client_changed(Client *c, void *userdata) {
+        Server *s = userdata;
+        Persist *ps = s->persist;
+        Record *rec;
 
         /* Handing over, what it held stays recorded as it was. */
-        if (!s->state || c->dirty || s->handing_over)
+        if (!ps->state || s->handing_over)
                 return;
-        c->dirty = true;
-        TAILQ_INSERT_TAIL(&s->dirty, c, dirty_link);
+        rec = record_of(s, c, -1);
+        if (!rec) {
+                log_warning("pid %d: no memory to record a change; the state file lags", (int) c->pid);
+                return;
+        }
+        if (rec->dirty)
+                return;
+        rec->dirty = true;
+        TAILQ_INSERT_TAIL(&ps->dirty, rec, dirty_link);
 }
 
-void persist_client_gone(Client *c) {
-        Server *s = c->server;
+static void on_client_gone(Client *c, void *userdata) {
+        Server *s = userdata;
+        Persist *ps = s->persist;
+        Record *rec = client_part(c, ps->slot);
 
-        if (!s->state)
+        if (!rec)
                 return;
-        if (c->dirty) {
-                TAILQ_REMOVE(&s->dirty, c, dirty_link);
-                c->dirty = false;
-        }
-        if (s->handing_over)
-                return;
-        if (state_drop_process(s->state, c->state_index) < 0)
+        if (rec->dirty)
+                TAILQ_REMOVE(&ps->dirty, rec, dirty_link);
+        if (ps->state && !s->handing_over && state_drop_process(ps->state, rec->state_index) < 0)
                 log_warning("Cannot record that pid %d is gone", (int) c->pid);
-        c->state_index = -1;
-}
-
-int persist_keep_current(Server *s, KeptRequest *k) {
-        *k = (KeptRequest) { .unique = unique_of(s->current, s->current_len), .seq = s->next_seq++,
-                             .state_index = -1, .len = s->current_len };
-        if (!s->current || !(k->raw = malloc(k->len)))
-                return -ENOMEM;
-        memcpy(k->raw, s->current, k->len);
-        if (!tsearch(k, &s->kept_by_unique, kept_compare)) {
-                free(k->raw);
-                k->raw = NULL;
-                return -ENOMEM;
-        }
-        TAILQ_INSERT_TAIL(&s->kept, k, link);
-        if (s->state && state_put_request(s->state, k->raw, k->len, &k->state_index) < 0)
-                log_warning("Cannot record a request to answer later: a steve started after a crash "
-                            "would not know it");
-        return 0;
-}
-
-void persist_release(Server *s, KeptRequest *k) {
-        if (!k->raw)
-                return;
-        tdelete(k, &s->kept_by_unique, kept_compare);
-        TAILQ_REMOVE(&s->kept, k, link);
-        free(k->raw);
-        k->raw = NULL;
-}
-
-void persist_forget(Server *s, KeptRequest *k) {
-        if (k->raw && s->state)
-                (void) state_drop_request(s->state, k->state_index);
-        persist_release(s, k);
-}
-
-uint64_t persist_current_poll_kh(const Server *s) {
-        const struct fuse_poll_in *in = (const void *) (s->current + sizeof(struct fuse_in_header));
-
-        return s->current_len >= sizeof(struct fuse_in_header) + sizeof *in ? in->kh : 0;
+        client_set_part(c, ps->slot, NULL);
+        free(rec);
 }
 
 /* The transport's side */
 
-void server_request_read(Server *s, const void *raw, size_t len) {
-        s->current = raw;
-        s->current_len = len;
-        if (!s->state)
+void persist_request_read(Server *s, const void *raw, size_t len) {
+        State *st = s->persist->state;
+
+        kept_set_current(s, raw, len);
+        server_changed(s);
+        if (!st)
                 return;
         /* One request a transaction: what came before it (an exit) goes first. */
-        if (state_open_transaction(s->state))
+        if (state_open_transaction(st))
                 persist_flush(s);
-        if (state_begin(s->state, raw, len) < 0)
+        if (state_begin(st, raw, len) < 0)
                 log_warning("Cannot begin a transaction; the state file may lag");
         else
-                state_landed(s->state, raw, len);
+                state_landed(st, raw, len);
 }
 
-void *server_landing(Server *s, size_t len) {
-        return s->state && len <= STATE_LANDING_SIZE ? state_landing(s->state) : NULL;
+void *persist_landing(Server *s, size_t len) {
+        State *st = s->persist->state;
+        return st && len <= STATE_LANDING_SIZE ? state_landing(st) : NULL;
 }
 
-void server_request_done(Server *s) {
-        s->current = NULL;
-        s->current_len = 0;
+void persist_request_done(Server *s) {
+        kept_set_current(s, NULL, 0);
 }
 
-bool server_reply(Server *s, const struct iovec *iov, int count) {
+bool persist_reply(Server *s, const struct iovec *iov, int count) {
         const struct fuse_out_header *out = iov[0].iov_base;
-        KeptRequest key = { .unique = out->unique }, **kept = NULL;
+        KeptRequest *kept = kept_find(s, out->unique);
+        State *st = s->persist->state;
 
-        if (out->unique != 0)
-                kept = tfind(&key, &s->kept_by_unique, kept_compare);
         /* Handing over, nobody is answered: the next steve answers them all,
          * from the records as they were. The request's memory goes with
          * whoever held it. */
         if (s->handing_over) {
                 if (kept)
-                        persist_release(s, *kept);
+                        kept_release(s, kept);
                 return true;
         }
         /* Answered: a request kept for later no longer is. */
         if (kept)
-                persist_forget(s, *kept);
-        if (!s->state)
+                kept_forget(s, kept);
+        if (!st)
                 return false;
-        if (state_add_reply(s->state, iov, count) < 0) {
+        if (state_add_reply(st, iov, count) < 0) {
                 log_warning("Cannot journal a reply; sent at once");
                 return false;
         }
         return true;
 }
 
-void server_set_sender(Server *s, int (*send)(const void *message, size_t len, void *userdata), void *userdata) {
-        s->send = send;
-        s->send_data = userdata;
+void persist_set_sender(Server *s, int (*send)(const void *message, size_t len, void *userdata), void *userdata) {
+        s->persist->send = send;
+        s->persist->send_data = userdata;
 }
 
 /* Replies as journaled: one message after the other, each with its length,
  * so a header is where the last reply ended: copied out, not cast. */
-static void send_replies(Server *s, const uint8_t *buf, size_t len) {
+static void send_replies(Persist *ps, const uint8_t *buf, size_t len) {
         while (len >= sizeof(struct fuse_out_header)) {
                 struct fuse_out_header out;
                 size_t n;
@@ -188,46 +181,49 @@ static void send_replies(Server *s, const uint8_t *buf, size_t len) {
                 n = out.len;
                 if (n < sizeof out || n > len)
                         break;
-                if (s->send)
-                        (void) s->send(buf, n, s->send_data);
+                if (ps->send)
+                        (void) ps->send(buf, n, ps->send_data);
                 buf += n;
                 len -= n;
         }
 }
 
-/* After each iteration: what changed, committed; then the replies. A
- * change with no request under way (D-Bus, a reload, a timer) is committed
- * too: state_put_*() opens a transaction for it. */
-static int on_commit(sd_event_source *source, void *userdata) {
-        Server *s = userdata;
+/* Once the iteration has settled: what changed, committed; then the
+ * replies. A change with no request under way (D-Bus, a reload, a timer)
+ * is committed too: state_put_*() opens a transaction for it. */
+void persist_flush(Server *s) {
+        Persist *ps = s->persist;
         const void *replies;
         size_t len;
-        Client *c;
+        Record *rec;
         int r = 0;
 
-        if (!s->state || (!state_open_transaction(s->state) && TAILQ_EMPTY(&s->dirty) && !s->globals_dirty))
-                return 0;
-        while (r >= 0 && (c = TAILQ_FIRST(&s->dirty))) {
+        if (!ps->state || (!state_open_transaction(ps->state) && TAILQ_EMPTY(&ps->dirty) && !ps->globals_dirty))
+                return;
+        while (r >= 0 && (rec = TAILQ_FIRST(&ps->dirty))) {
                 StateProcess image;
 
-                TAILQ_REMOVE(&s->dirty, c, dirty_link);
-                c->dirty = false;
-                image_of(c, &image);
-                r = state_put_process(s->state, &c->state_index, &image);
+                TAILQ_REMOVE(&ps->dirty, rec, dirty_link);
+                rec->dirty = false;
+                image_of(rec->client, &image);
+                r = state_put_process(ps->state, &rec->state_index, &image);
         }
-        if (r >= 0 && s->globals_dirty) {
-                r = state_put_globals(s->state, &s->globals);
-                s->globals_dirty = false;
+        if (r >= 0 && ps->globals_dirty) {
+                r = state_put_globals(ps->state, &ps->globals);
+                ps->globals_dirty = false;
         }
         if (r >= 0)
-                r = state_commit(s->state, ledger_next_job_id(s->ledger));
+                r = state_commit(ps->state, ledger_next_job_id(s->ledger));
         if (r < 0)
                 log_warning_errno(r, "Cannot write the state file (%m); a steve started after a crash would "
                                   "not know the last change");
-        state_pending_replies(s->state, &replies, &len);
-        send_replies(s, replies, len);
-        state_done(s->state);
-        return 0;
+        state_pending_replies(ps->state, &replies, &len);
+        send_replies(ps, replies, len);
+        state_done(ps->state);
+}
+
+static void on_settled(void *userdata) {
+        persist_flush(userdata);
 }
 
 /* Globals: the connection's INIT and the run-time parameters. */
@@ -235,20 +231,23 @@ static int on_commit(sd_event_source *source, void *userdata) {
 _Static_assert(PARAMS_MAX <= STATE_PARAMS, "the state file has room for every parameter");
 
 void persist_note_init(Server *s, const void *raw, size_t len) {
-        s->globals.init_len = len < STATE_RAW_MAX ? (uint32_t) len : STATE_RAW_MAX;
-        memcpy(s->globals.init, raw, s->globals.init_len);
-        s->globals_dirty = true;
+        StateGlobals *g = &s->persist->globals;
+
+        g->init_len = len < STATE_RAW_MAX ? (uint32_t) len : STATE_RAW_MAX;
+        memcpy(g->init, raw, g->init_len);
+        s->persist->globals_dirty = true;
 }
 
 bool persist_note_connection(Server *s, uint64_t identity) {
         if (identity == 0)
                 return false;
-        s->globals.connection = identity;
-        s->globals_dirty = true;
+        s->persist->globals.connection = identity;
+        s->persist->globals_dirty = true;
         return true;
 }
 
-void persist_note_params(Server *s) {
+static void note_params(Server *s) {
+        Persist *ps = s->persist;
         const ParamInfo *info;
         size_t n = 0;
 
@@ -256,57 +255,101 @@ void persist_note_params(Server *s) {
                 IoctlValue v;
 
                 /* Those changed at run time; the configuration gives the rest. */
-                if (param_equal(&s->params, &s->configured, info))
+                if (param_equal(&s->params, &ps->configured, info))
                         continue;
                 param_get(&s->params, info, &v);
-                snprintf(s->globals.params[n].name, sizeof s->globals.params[n].name, "%s", info->name);
-                s->globals.params[n++].value = v.u64;
+                snprintf(ps->globals.params[n].name, sizeof ps->globals.params[n].name, "%s", info->name);
+                ps->globals.params[n++].value = v.u64;
         }
-        s->globals.n_params = (uint32_t) n;
-        s->globals_dirty = true;
+        ps->globals.n_params = (uint32_t) n;
+        ps->globals_dirty = true;
 }
 
-void persist_flush(Server *s) {
-        if (s->commit_source)
-                (void) on_commit(s->commit_source, s);
+static void on_params_changed(void *userdata) {
+        note_params(userdata);
 }
 
-int persist_init(Server *s) {
+/* Handing over, nothing goes in from here on. */
+static void on_stopping(void *userdata) {
+        Server *s = userdata;
+
+        if (s->handing_over) {
+                s->persist->state = NULL;
+                kept_set_state(s, NULL);
+        }
+}
+
+static const ServerObserver persist_observer = {
+        .client_changed = on_client_changed,
+        .client_gone = on_client_gone,
+        .params_changed = on_params_changed,
+        .settled = on_settled,
+        .stopping = on_stopping,
+};
+
+int persist_new(Server *s) {
+        Persist *ps = calloc(1, sizeof *ps);
         int r;
 
-        TAILQ_INIT(&s->kept);
-        TAILQ_INIT(&s->dirty);
-        s->next_seq = 1;
-        r = sd_event_add_post(s->event, &s->commit_source, on_commit, s);
+        if (!ps)
+                return -ENOMEM;
+        TAILQ_INIT(&ps->dirty);
+        ps->configured = s->params;
+        s->persist = ps;
+        r = server_observe(s, &persist_observer, s);
+        if (r >= 0)
+                ps->slot = r;
         return r;
 }
 
-void persist_done(Server *s) {
-        KeptRequest *k;
-
+void persist_free(Server *s) {
+        if (!s->persist)
+                return;
         /* Whatever is still open goes in, so that the next steve finds it. */
         persist_flush(s);
-        /* The memory only: the records stay for the next steve. */
-        while ((k = TAILQ_FIRST(&s->kept)))
-                persist_release(s, k);
-        sd_event_source_disable_unref(s->commit_source);
-        s->commit_source = NULL;
+        free(s->persist);
+        s->persist = NULL;
+}
+
+void persist_set_state(Server *s, State *st) {
+        s->persist->state = st;
+        kept_set_state(s, st);
+        if (st) {
+                note_params(s);
+                s->persist->globals_dirty = true;
+        }
+}
+
+void persist_set_configured(Server *s, const Params *p) {
+        s->persist->configured = *p;
+        note_params(s);
+}
+
+void persist_request_replaces(Server *s, int64_t state_index) {
+        if (s->persist->state && state_index >= 0)
+                (void) state_drop_request(s->persist->state, state_index);
 }
 
 /* Adopting */
 
 static int restore_process(const StateProcess *p, uint32_t index, void *userdata) {
         Server *s = userdata;
-        int r = client_restore(s, p, index);
+        Record *rec;
+        Client *c;
+        int r = client_restore(s, p, &c);
 
         if (r >= 0) {
+                /* Its record is the one it had (restoring may have made one). */
+                rec = record_of(s, c, index);
+                if (rec)
+                        rec->state_index = index;
                 log_info("pid %d kept its %" PRIi64 " token(s)", (int) p->pid, p->held);
                 return 0;
         }
         log_info("pid %d is gone or is another process now: its %" PRIi64 " token(s) are free again",
                  (int) p->pid, p->held);
-        if (s->state)
-                (void) state_drop_process(s->state, index);
+        if (s->persist->state)
+                (void) state_drop_process(s->persist->state, index);
         return 0;
 }
 
@@ -367,12 +410,12 @@ static int by_start_time(const void *x, const void *y) {
         return (a->pid > b->pid) - (a->pid < b->pid);
 }
 
-int server_adopt(Server *s, State *st) {
+int persist_adopt(Server *s, State *st) {
         const StateGlobals *g = state_globals(st);
         Adoptees a = {};
         int r;
 
-        s->globals = *g;
+        s->persist->globals = *g;
         restore_params(s, g);
         ledger_set_next_job_id(s->ledger, state_next_job_id(st));
         /* Parents before their children, so that each joins its build again. */
@@ -386,11 +429,12 @@ int server_adopt(Server *s, State *st) {
 }
 
 /* The previous steve's pollers wait for a wakeup through handles it held. */
-void server_wake_adopted_pollers(Server *s) {
+void persist_wake_adopted_pollers(Server *s) {
+        Persist *ps = s->persist;
         Client *c;
 
         for (LedgerProcess *p = ledger_first_process(s->ledger); p; p = ledger_next_process(s->ledger, p)) {
-                c = container_of(p, Client, ledger);
+                c = client_of(p);
                 if (c->n_pollhandles == 0 || c->pollhandles[0])
                         continue;
                 for (size_t i = 0; i < c->n_pollhandles; i++) {
@@ -401,65 +445,47 @@ void server_wake_adopted_pollers(Server *s) {
                                 .out = { .len = sizeof message, .error = FUSE_NOTIFY_POLL },
                                 .wakeup = { .kh = c->poll_khs[i] },
                         };
-                        if (s->send)
-                                (void) s->send(&message, sizeof message, s->send_data);
+                        if (ps->send)
+                                (void) ps->send(&message, sizeof message, ps->send_data);
                 }
                 c->n_pollhandles = 0;
-                persist_client_changed(c);
+                server_client_changed(s, c);
         }
 }
 
+static int put_kept(const KeptRequest *k, void *userdata) {
+        int64_t index = -1;
+
+        return state_put_request(userdata, k->raw, k->len, &index);
+}
+
 /* A re-exec without a state file: all of it, written at once. */
-int server_snapshot(Server *s, State *st) {
-        KeptRequest *k;
+int persist_snapshot(Server *s, State *st) {
         int r;
 
         r = state_reset(st);
         if (r >= 0)
-                r = state_put_globals(st, &s->globals);
+                r = state_put_globals(st, &s->persist->globals);
         for (LedgerProcess *p = ledger_first_process(s->ledger); r >= 0 && p; p = ledger_next_process(s->ledger, p)) {
-                Client *c = container_of(p, Client, ledger);
                 StateProcess image;
                 int64_t index = -1;
 
-                image_of(c, &image);
+                image_of(client_of(p), &image);
                 r = state_put_process(st, &index, &image);
         }
-        TAILQ_FOREACH(k, &s->kept, link) {
-                int64_t index = -1;
-
-                if (r >= 0)
-                        r = state_put_request(st, k->raw, k->len, &index);
-        }
+        if (r >= 0)
+                r = kept_foreach(s, put_kept, st);
         if (r >= 0)
                 r = state_commit(st, ledger_next_job_id(s->ledger));
         state_done(st);
         return r;
 }
 
-void server_request_replaces(Server *s, int64_t state_index) {
-        if (s->state && state_index >= 0)
-                (void) state_drop_request(s->state, state_index);
-}
-
-void server_set_state(Server *s, State *st) {
-        s->state = st;
-        if (st) {
-                persist_note_params(s);
-                s->globals_dirty = true;
-        }
-}
-
-void server_set_configured(Server *s, const Params *p) {
-        s->configured = *p;
-        persist_note_params(s);
-}
-
-void server_resend_committed(Server *s, State *st) {
+void persist_resend_committed(Server *s, State *st) {
         const void *replies;
         size_t len;
 
         state_pending_replies(st, &replies, &len);
-        send_replies(s, replies, len);
+        send_replies(s->persist, replies, len);
         state_done(st);
 }

@@ -7,8 +7,10 @@
  */
 #include <stdio.h>
 
+#include "clients.h"
 #include "log.h"
-#include "server-internal.h"
+#include "monitor.h"
+#include "report.h"
 #include "util.h"
 
 static void format_duration(char *buf, size_t size, uint64_t usec) {
@@ -16,7 +18,7 @@ static void format_duration(char *buf, size_t size, uint64_t usec) {
                  usec % USEC_PER_SEC / (USEC_PER_SEC / 10));
 }
 
-static int report_holder(const ServerProcess *p, void *userdata) {
+static int report_holder(const MonitorProcess *p, void *userdata) {
         uint64_t now = *(uint64_t *) userdata;
         char list[512] = "", d[32];
         size_t len = 0;
@@ -45,7 +47,7 @@ static const char *wait_kind_name(LedgerWaitKind kind) {
         return "?";
 }
 
-static int report_waiter(const ServerProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata) {
+static int report_waiter(const MonitorProcess *p, LedgerWaitKind kind, uint64_t since, void *userdata) {
         uint64_t now = *(uint64_t *) userdata;
         char d[32];
 
@@ -63,14 +65,14 @@ static void report_now(void *userdata) {
         log_notice("%" PRIi64 "/%" PRIu32 " tokens available, %" PRIi64 " held, %" PRIu32
                    " reserved, %zu processes, %zu waiting",
                    st.available, st.jobs, st.held, st.reserved, st.processes, st.waiters);
-        (void) server_foreach_holder(s, report_holder, &now);
-        (void) server_foreach_waiter(s, report_waiter, &now);
+        (void) monitor_foreach_holder(s, report_holder, &now);
+        (void) monitor_foreach_waiter(s, report_waiter, &now);
         log_notice("end of report");
 }
 
-void server_report(Server *s) {
+void report_to_log(Server *s) {
         /* Command lines are read off the loop first; a process that stalls
          * the read is shown by its name. */
-        if (server_fetch_cmdlines(s, report_now, s, NULL) < 0)
+        if (clients_fetch_cmdlines(s, report_now, s, NULL) < 0)
                 report_now(s);
 }

@@ -9,10 +9,30 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clients.h"
 #include "event-util.h"
+#include "kept.h"
 #include "log.h"
-#include "server-internal.h"
+#include "requests.h"
+#include "throttle.h"
 #include "util.h"
+
+/* A blocking read with no token for it yet: the reply is deferred. */
+typedef struct PendingRead {
+        LedgerWaiter waiter;
+        fuse_req_t req;
+        Client *client;                         /* NULL once interrupted */
+        KeptRequest kept;
+        TAILQ_ENTRY(PendingRead) link;          /* in its client's reads or in interrupted */
+} PendingRead;
+
+typedef TAILQ_HEAD(PendingReads, PendingRead) PendingReads;
+
+struct Requests {
+        int slot;                               /* a client's PendingReads, made at its first */
+        PendingReads interrupted;
+        sd_event_source *reservation_timer;
+};
 
 #define TOKEN_BYTE '+'
 
@@ -26,74 +46,60 @@ static void reply_token(fuse_req_t req, pid_t pid) {
                 log_debug("token for pid %d not delivered: %s", (int) pid, strerror(-r));
 }
 
-static void pending_read_fail(Server *s, PendingRead *pr, int error) {
-        ledger_cancel(s->ledger, &pr->waiter);
-        if (s->handing_over) {
-                /* Unanswered: the next steve reads it again and answers it. */
-                persist_release(s, &pr->kept);
-                fuse_reply_none(pr->req);
-        } else
-                (void) fuse_reply_err(pr->req, error);
-        free(pr);
+/* A client's deferred reads, NULL before its first. */
+static PendingReads *reads_of(const Client *c) {
+        return client_part(c, c->server->requests->slot);
 }
 
-void requests_fail_reads(Server *s, Client *c, int error) {
+/* Handing over, the error goes nowhere and the request stays recorded for
+ * the next steve (persist.c). */
+static void fail_reads(Client *c, int error) {
+        PendingReads *reads = reads_of(c);
         PendingRead *pr;
 
-        while ((pr = TAILQ_FIRST(&c->reads))) {
-                TAILQ_REMOVE(&c->reads, pr, link);
-                pending_read_fail(s, pr, error);
+        while (reads && (pr = TAILQ_FIRST(reads))) {
+                TAILQ_REMOVE(reads, pr, link);
+                ledger_cancel(c->server->ledger, &pr->waiter);
+                (void) fuse_reply_err(pr->req, error);
+                free(pr);
         }
 }
 
-static void on_granted(LedgerWaiter *w, void *userdata) {
+void requests_on_granted(LedgerWaiter *w, void *userdata) {
         PendingRead *pr = container_of(w, PendingRead, waiter);
         Client *c = pr->client;
 
-        TAILQ_REMOVE(&c->reads, pr, link);
+        TAILQ_REMOVE(reads_of(c), pr, link);
         log_debug("pid %d: waited read granted", (int) c->pid);
         reply_token(pr->req, c->pid);
         free(pr);
 }
 
-static void on_reserved(LedgerWaiter *w, void *userdata) {
+void requests_on_reserved(LedgerWaiter *w, void *userdata) {
         Client *c = container_of(w, Client, poll_waiter);
 
         log_debug("pid %d: token reserved, waking poller", (int) c->pid);
         client_drop_pollhandles(c, true);
 }
 
-static void on_changed(LedgerProcess *p, void *userdata) {
-        persist_client_changed(container_of(p, Client, ledger));
-        monitor_changed(userdata);
-}
-
-const LedgerCallbacks requests_ledger_callbacks = {
-        .granted = on_granted,
-        .reserved = on_reserved,
-        .changed = on_changed,
-};
-
 static int on_reservation_timer(sd_event_source *source, uint64_t usec, void *userdata) {
         Server *s = userdata;
 
         ledger_expire_reservations(s->ledger, server_now(s));
-        server_rearm(s);
+        server_changed(s);
         return 0;
 }
 
 /* Interrupt callbacks run inside libfuse's request processing, where replying
- * is not safe; the EINTR answers go out on the next loop iteration. */
-static int on_interrupts(sd_event_source *source, void *userdata) {
-        Server *s = userdata;
+ * is not safe; the EINTR answers go out once the iteration settles. */
+static void answer_interrupted(Server *s) {
         PendingRead *pr;
 
-        while ((pr = TAILQ_FIRST(&s->interrupted))) {
-                TAILQ_REMOVE(&s->interrupted, pr, link);
+        while ((pr = TAILQ_FIRST(&s->requests->interrupted))) {
+                TAILQ_REMOVE(&s->requests->interrupted, pr, link);
                 (void) fuse_reply_err(pr->req, EINTR);
                 free(pr);
         }
-        return 0;
 }
 
 static void on_interrupt(fuse_req_t req, void *userdata) {
@@ -106,35 +112,73 @@ static void on_interrupt(fuse_req_t req, void *userdata) {
         s = c->server;
         log_debug("pid %d: waiting read interrupted", (int) c->pid);
         ledger_cancel(s->ledger, &pr->waiter);
-        TAILQ_REMOVE(&c->reads, pr, link);
+        TAILQ_REMOVE(reads_of(c), pr, link);
         pr->client = NULL;
-        TAILQ_INSERT_TAIL(&s->interrupted, pr, link);
-        (void) sd_event_source_set_enabled(s->interrupt_source, SD_EVENT_ONESHOT);
+        TAILQ_INSERT_TAIL(&s->requests->interrupted, pr, link);
+        server_changed(s);
 }
 
-int requests_init(Server *s) {
+/* Timers run only while they have work: a reservation to expire. */
+static void on_settled(void *userdata) {
+        Server *s = userdata;
+
+        answer_interrupted(s);
+        event_set_timer(s->requests->reservation_timer, ledger_next_deadline(s->ledger));
+}
+
+static void on_client_leaving(Client *c, void *userdata) {
+        PendingReads *reads = reads_of(c);
+
+        fail_reads(c, EIO);
+        free(reads);
+        client_set_part(c, c->server->requests->slot, NULL);
+}
+
+static int fail_client(const LedgerProcess *p, void *userdata) {
+        Client *c = client_of(p);
+
+        fail_reads(c, EIO);
+        client_drop_pollhandles(c, true);
+        return 0;
+}
+
+static void on_stopping(void *userdata) {
+        Server *s = userdata;
+
+        (void) ledger_foreach_process(s->ledger, fail_client, NULL);
+        answer_interrupted(s);
+}
+
+static const ServerObserver requests_observer = {
+        .client_leaving = on_client_leaving,
+        .settled = on_settled,
+        .stopping = on_stopping,
+};
+
+int requests_new(Server *s) {
+        Requests *rq = calloc(1, sizeof *rq);
         int r;
 
-        TAILQ_INIT(&s->interrupted);
-        r = event_add_idle_timer(s->event, &s->reservation_timer, USEC_PER_SEC / 1000, on_reservation_timer, s);
+        if (!rq)
+                return -ENOMEM;
+        s->requests = rq;
+        TAILQ_INIT(&rq->interrupted);
+        r = event_add_idle_timer(s->event, &rq->reservation_timer, USEC_PER_SEC / 1000, on_reservation_timer, s);
         if (r >= 0)
-                r = sd_event_add_defer(s->event, &s->interrupt_source, on_interrupts, s);
-        if (r >= 0)
-                r = sd_event_source_set_enabled(s->interrupt_source, SD_EVENT_OFF);
+                r = rq->slot = server_observe(s, &requests_observer, s);
         return r;
 }
 
-void requests_answer_interrupted(Server *s) {
-        on_interrupts(NULL, s);
+void requests_free(Server *s) {
+        if (!s->requests)
+                return;
+        answer_interrupted(s);
+        sd_event_source_disable_unref(s->requests->reservation_timer);
+        free(s->requests);
+        s->requests = NULL;
 }
 
-void requests_done(Server *s) {
-        requests_answer_interrupted(s);
-        sd_event_source_disable_unref(s->reservation_timer);
-        sd_event_source_disable_unref(s->interrupt_source);
-}
-
-void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
+void requests_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
         Client *c;
 
         /* The opener is a client from now on, before any child it starts:
@@ -155,17 +199,29 @@ void server_open(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
         (void) fuse_reply_open(req, fi);
 }
 
-void server_release(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
+void requests_release(Server *s, fuse_req_t req, struct fuse_file_info *fi) {
         /* Closing returns nothing: make closes on SIGINT while its children may
          * still run, and tokens come back when a process exits. */
         (void) fuse_reply_err(req, 0);
 }
 
+/* Where c's deferred reads go, made at its first. */
+static PendingReads *reads_made(Client *c) {
+        PendingReads *reads = reads_of(c);
+
+        if (!reads && (reads = malloc(sizeof *reads))) {
+                TAILQ_INIT(reads);
+                client_set_part(c, c->server->requests->slot, reads);
+        }
+        return reads;
+}
+
 static void read_blocking(Server *s, Client *c, fuse_req_t req) {
+        PendingReads *reads = reads_made(c);
         PendingRead *pr;
         int r;
 
-        pr = calloc(1, sizeof *pr);
+        pr = reads ? calloc(1, sizeof *pr) : NULL;
         if (!pr) {
                 (void) fuse_reply_err(req, ENOMEM);
                 return;
@@ -185,8 +241,8 @@ static void read_blocking(Server *s, Client *c, fuse_req_t req) {
                         (void) fuse_reply_err(req, r < 0 ? -r : EIO);
                 return;
         }
-        TAILQ_INSERT_TAIL(&c->reads, pr, link);
-        if (persist_keep_current(s, &pr->kept) < 0)
+        TAILQ_INSERT_TAIL(reads, pr, link);
+        if (kept_keep_current(s, &pr->kept) < 0)
                 log_warning("pid %d: a waiting read is not recorded; a re-exec would not answer it", (int) c->pid);
         log_debug("pid %d: read waits", (int) c->pid);
         /* Runs on_interrupt at once if the signal came first. */
@@ -206,7 +262,7 @@ static Client *request_client(Server *s, fuse_req_t req) {
         return c;
 }
 
-void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
+void requests_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
         Client *c = request_client(s, req);
         int r;
 
@@ -224,7 +280,7 @@ void server_read(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *
                 else
                         (void) fuse_reply_err(req, r == LEDGER_WOULD_BLOCK ? EAGAIN : -r);
         }
-        server_rearm(s);
+        server_changed(s);
 }
 
 /* nasm-rs and cc-rs return their implicit slot before they acquire: the
@@ -241,7 +297,7 @@ static int return_implicit_slot(Server *s, Client *c) {
         return ledger_return_implicit(s->ledger, &c->ledger, lender ? &lender->ledger : NULL, server_now(s));
 }
 
-void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
+void requests_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info *fi) {
         Client *c = request_client(s, req);
         int r;
 
@@ -256,10 +312,10 @@ void server_write(Server *s, fuse_req_t req, size_t size, struct fuse_file_info 
                 (void) fuse_reply_err(req, ENOSPC);
         } else
                 (void) fuse_reply_write(req, size);
-        server_rearm(s);
+        server_changed(s);
 }
 
-void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph) {
+void requests_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph) {
         unsigned events = POLLOUT | POLLWRNORM;
         Client *c;
         int r;
@@ -273,12 +329,12 @@ void server_poll(Server *s, fuse_req_t req, struct fuse_file_info *fi, struct fu
         throttle_refresh(s, false);
         r = ledger_poll(s->ledger, &c->ledger, ph ? &c->poll_waiter : NULL, server_now(s));
         if (r == LEDGER_QUEUED)
-                client_keep_pollhandle(c, ph, persist_current_poll_kh(s));
+                client_keep_pollhandle(c, ph, kept_current_poll_kh(s));
         else {
                 fuse_pollhandle_destroy(ph);
                 if (r == LEDGER_GRANTED)
                         events |= POLLIN | POLLRDNORM;
         }
         (void) fuse_reply_poll(req, events);
-        server_rearm(s);
+        server_changed(s);
 }

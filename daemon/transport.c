@@ -13,7 +13,9 @@
 #include <sys/uio.h>
 #include <time.h>
 
+#include "ioctl.h"
 #include "log.h"
+#include "persist.h"
 #include "requests.h"
 #include "transport.h"
 #include "util.h"
@@ -62,7 +64,7 @@ static int handle_one(Transport *t, sd_event_source *source) {
                 fuse_session_process_buf(t->session, &t->buf);
         else if (r < 0)
                 log_error_errno(r, "Failed to read from the kernel: %m");
-        server_request_done(t->server);
+        persist_request_done(t->server);
         if (r <= 0 || fuse_session_exited(t->session)) {
                 log_error("%s is gone, exiting", t->where);
                 return sd_event_exit(sd_event_source_get_event(source), 1);
@@ -157,7 +159,7 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
                 memset(buf, 0, (size_t) n);
                 memcpy(buf, i->raw, i->len < (size_t) n ? i->len : (size_t) n);
         } else {
-                uint8_t *landing = server_landing(t->server, len);
+                uint8_t *landing = persist_landing(t->server, len);
 
                 n = read(fd, landing ?: buf, len);
                 if (landing && n > 0)
@@ -175,9 +177,9 @@ static ssize_t io_read(int fd, void *buf, size_t len, void *userdata) {
                 if (!t->identity_noted)
                         t->identity_noted = persist_note_connection(t->server, transport_identity(t));
         }
-        server_request_read(t->server, buf, (size_t) n);
+        persist_request_read(t->server, buf, (size_t) n);
         if (i) {
-                server_request_replaces(t->server, i->state_index);
+                persist_request_replaces(t->server, i->state_index);
                 TAILQ_REMOVE(&t->injected, i, link);
                 free(i->raw);
                 free(i);
@@ -205,7 +207,7 @@ static ssize_t io_writev(int fd, struct iovec *iov, int count, void *userdata) {
                 t->swallow_unique = 0;
                 return total;
         }
-        if (server_reply(t->server, iov, count))
+        if (persist_reply(t->server, iov, count))
                 return total;
         return writev(fd, iov, count);
 }
@@ -236,7 +238,7 @@ static int transport_attach(Transport *t, sd_event *event) {
 
         if (fuse_session_custom_io(t->session, &transport_io, fd) < 0)
                 return log_error_errno(ENOMEM, "Failed to set up the session's I/O");
-        server_set_sender(t->server, send_message, t);
+        persist_set_sender(t->server, send_message, t);
         r = sd_event_add_defer(event, &t->inject_source, on_inject, t);
         if (r >= 0)
                 r = sd_event_source_set_enabled(t->inject_source, SD_EVENT_OFF);
@@ -260,28 +262,28 @@ static void cuse_init_done(void *userdata) {
 }
 
 static void cuse_open(fuse_req_t req, struct fuse_file_info *fi) {
-        server_open(SERVER(req), req, fi);
+        requests_open(SERVER(req), req, fi);
 }
 
 static void cuse_read(fuse_req_t req, size_t size, off_t off, struct fuse_file_info *fi) {
-        server_read(SERVER(req), req, size, fi);
+        requests_read(SERVER(req), req, size, fi);
 }
 
 static void cuse_write(fuse_req_t req, const char *buf, size_t size, off_t off, struct fuse_file_info *fi) {
-        server_write(SERVER(req), req, size, fi);
+        requests_write(SERVER(req), req, size, fi);
 }
 
 static void cuse_release(fuse_req_t req, struct fuse_file_info *fi) {
-        server_release(SERVER(req), req, fi);
+        requests_release(SERVER(req), req, fi);
 }
 
 static void cuse_poll(fuse_req_t req, struct fuse_file_info *fi, struct fuse_pollhandle *ph) {
-        server_poll(SERVER(req), req, fi, ph);
+        requests_poll(SERVER(req), req, fi, ph);
 }
 
 static void cuse_ioctl(fuse_req_t req, int cmd, void *arg, struct fuse_file_info *fi, unsigned flags,
                        const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
-        server_ioctl(SERVER(req), req, (unsigned) cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+        ioctl_request(SERVER(req), req, (unsigned) cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
 }
 
 static const struct cuse_lowlevel_ops cuse_ops = {
@@ -401,29 +403,29 @@ static void fuse_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int 
 }
 
 static void fuse_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        server_open(SERVER(req), req, fi);
+        requests_open(SERVER(req), req, fi);
 }
 
 static void fuse_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, struct fuse_file_info *fi) {
-        server_read(SERVER(req), req, size, fi);
+        requests_read(SERVER(req), req, size, fi);
 }
 
 static void fuse_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
                        struct fuse_file_info *fi) {
-        server_write(SERVER(req), req, size, fi);
+        requests_write(SERVER(req), req, size, fi);
 }
 
 static void fuse_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi) {
-        server_release(SERVER(req), req, fi);
+        requests_release(SERVER(req), req, fi);
 }
 
 static void fuse_poll(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi, struct fuse_pollhandle *ph) {
-        server_poll(SERVER(req), req, fi, ph);
+        requests_poll(SERVER(req), req, fi, ph);
 }
 
 static void fuse_ioctl(fuse_req_t req, fuse_ino_t ino, unsigned int cmd, void *arg, struct fuse_file_info *fi,
                        unsigned flags, const void *in_buf, size_t in_bufsz, size_t out_bufsz) {
-        server_ioctl(SERVER(req), req, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
+        ioctl_request(SERVER(req), req, cmd, arg, fi, flags, in_buf, in_bufsz, out_bufsz);
 }
 
 static const struct fuse_lowlevel_ops fuse_ops = {
