@@ -37,7 +37,7 @@ void bus_server_changed(Bus *b);
 typedef struct BusSnapshot {
         Params params;
         uint32_t available, held, waiters;
-        uint64_t generation, held_back;         /* server_generation(), server_held_back_version() */
+        uint64_t generation, held_back;         /* monitor_generation(), monitor_held_back_version() */
 } BusSnapshot;
 
 /* A property per parameter, and the pool's five. */

@@ -337,7 +337,9 @@ static int client_new(Server *s, pid_t pid, uid_t uid, int pidfd, Client **ret) 
         if (r < 0)
                 goto fail;
         if (!tsearch(c, &s->clients->tree, client_compare)) {
+                /* What the parts made for it when the ledger took it goes too. */
                 ledger_process_exit(s->ledger, &c->ledger, server_now(s));
+                server_client_gone(s, c);
                 r = -ENOMEM;
                 goto fail;
         }
@@ -412,6 +414,7 @@ int client_restore(Server *s, const StateProcess *p, Client **ret) {
         }
         if (!tsearch(c, &s->clients->tree, client_compare)) {
                 ledger_process_exit(s->ledger, &c->ledger, server_now(s));
+                server_client_gone(s, c);
                 sd_event_source_disable_unref(c->exit_source);
                 closep(&c->pidfd);
                 return -ENOMEM;

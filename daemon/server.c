@@ -24,25 +24,30 @@ void server_changed(Server *s) {
         s->unsettled = true;
 }
 
-#define FOREACH_OBSERVER(s, hook, ...)                                                  \
-        for (size_t i_ = 0; i_ < (s)->n_observers; i_++)                                \
-                if ((s)->observers[i_].observer->hook)                                  \
-                        (s)->observers[i_].observer->hook(__VA_ARGS__ __VA_OPT__(,)     \
-                                                          (s)->observers[i_].userdata)
+/* Calls hook(args..., userdata) of each observer that has one. */
+#define TELL(s, hook, ...)                                                                      \
+        for (ServerSubscriber *o_ = (s)->observers; o_ < (s)->observers + (s)->n_observers; o_++) \
+                if (o_->observer->hook)                                                         \
+                        o_->observer->hook(__VA_ARGS__, o_->userdata)
+/* The same for the hooks that take only the userdata. */
+#define TELL_ALL(s, hook)                                                                       \
+        for (ServerSubscriber *o_ = (s)->observers; o_ < (s)->observers + (s)->n_observers; o_++) \
+                if (o_->observer->hook)                                                         \
+                        o_->observer->hook(o_->userdata)
 
 void server_client_changed(Server *s, Client *c) {
         s->unsettled = true;
-        FOREACH_OBSERVER(s, client_changed, c);
+        TELL(s, client_changed, c);
 }
 
 void server_client_leaving(Server *s, Client *c) {
         s->unsettled = true;
-        FOREACH_OBSERVER(s, client_leaving, c);
+        TELL(s, client_leaving, c);
 }
 
 void server_client_gone(Server *s, Client *c) {
         s->unsettled = true;
-        FOREACH_OBSERVER(s, client_gone, c);
+        TELL(s, client_gone, c);
 }
 
 /* A settled hook that changes something again (an answer that frees a
@@ -52,7 +57,7 @@ void server_client_gone(Server *s, Client *c) {
 static void settle(Server *s) {
         for (unsigned round = 0; s->unsettled && round < SETTLE_ROUNDS; round++) {
                 s->unsettled = false;
-                FOREACH_OBSERVER(s, settled);
+                TELL_ALL(s, settled);
         }
 }
 
@@ -170,13 +175,13 @@ int server_set_params(Server *s, const Params *p, const char **error) {
         ledger_set_limits(s->ledger, &limits, now);
         ledger_set_jobs(s->ledger, p->jobs, now);
         s->unsettled = true;
-        FOREACH_OBSERVER(s, params_changed);
+        TELL_ALL(s, params_changed);
         return 0;
 }
 
 void server_shutdown(Server *s) {
         s->shutting_down = true;
-        FOREACH_OBSERVER(s, stopping);
+        TELL_ALL(s, stopping);
 }
 
 bool server_handing_over(const Server *s) {
