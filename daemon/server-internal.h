@@ -22,10 +22,26 @@ typedef struct Ioctls Ioctls;
 typedef struct Persist Persist;
 typedef struct Monitor Monitor;
 
-typedef struct ServerSubscriber {
-        const ServerObserver *observer;
+/* Who is told of a client, and who of the rest: one list per hook, only
+ * those that have it, so that an announcement on the token path costs a
+ * call per listener and nothing for the others. */
+typedef struct ClientListener {
+        void (*fn)(Client *c, void *userdata);
         void *userdata;
-} ServerSubscriber;
+} ClientListener;
+
+typedef struct Listener {
+        void (*fn)(void *userdata);
+        void *userdata;
+} Listener;
+
+typedef struct Listeners {
+        ClientListener client_changed[SERVER_OBSERVERS_MAX], client_leaving[SERVER_OBSERVERS_MAX],
+                client_gone[SERVER_OBSERVERS_MAX];
+        Listener params_changed[SERVER_OBSERVERS_MAX], settled[SERVER_OBSERVERS_MAX],
+                stopping[SERVER_OBSERVERS_MAX];
+        uint8_t n_client_changed, n_client_leaving, n_client_gone, n_params_changed, n_settled, n_stopping;
+} Listeners;
 
 struct Server {
         sd_event *event;
@@ -36,7 +52,7 @@ struct Server {
         bool shutting_down;
         bool handing_over;                      /* stopping without answering anyone */
 
-        ServerSubscriber observers[SERVER_OBSERVERS_MAX];
+        Listeners listeners;
         size_t n_observers;
         bool unsettled;                         /* something changed this iteration */
         sd_event_source *settle_source;

@@ -24,30 +24,27 @@ void server_changed(Server *s) {
         s->unsettled = true;
 }
 
-/* Calls hook(args..., userdata) of each observer that has one. */
-#define TELL(s, hook, ...)                                                                      \
-        for (ServerSubscriber *o_ = (s)->observers; o_ < (s)->observers + (s)->n_observers; o_++) \
-                if (o_->observer->hook)                                                         \
-                        o_->observer->hook(__VA_ARGS__, o_->userdata)
-/* The same for the hooks that take only the userdata. */
-#define TELL_ALL(s, hook)                                                                       \
-        for (ServerSubscriber *o_ = (s)->observers; o_ < (s)->observers + (s)->n_observers; o_++) \
-                if (o_->observer->hook)                                                         \
-                        o_->observer->hook(o_->userdata)
+/* Each listener of hook, in the order they subscribed. */
+#define TELL(s, hook)                                                                   \
+        for (size_t i_ = 0; i_ < (s)->listeners.n_##hook; i_++)                         \
+                (s)->listeners.hook[i_].fn((s)->listeners.hook[i_].userdata)
+#define TELL_OF(s, hook, c)                                                             \
+        for (size_t i_ = 0; i_ < (s)->listeners.n_##hook; i_++)                         \
+                (s)->listeners.hook[i_].fn((c), (s)->listeners.hook[i_].userdata)
 
 void server_client_changed(Server *s, Client *c) {
         s->unsettled = true;
-        TELL(s, client_changed, c);
+        TELL_OF(s, client_changed, c);
 }
 
 void server_client_leaving(Server *s, Client *c) {
         s->unsettled = true;
-        TELL(s, client_leaving, c);
+        TELL_OF(s, client_leaving, c);
 }
 
 void server_client_gone(Server *s, Client *c) {
         s->unsettled = true;
-        TELL(s, client_gone, c);
+        TELL_OF(s, client_gone, c);
 }
 
 /* A settled hook that changes something again (an answer that frees a
@@ -57,7 +54,7 @@ void server_client_gone(Server *s, Client *c) {
 static void settle(Server *s) {
         for (unsigned round = 0; s->unsettled && round < SETTLE_ROUNDS; round++) {
                 s->unsettled = false;
-                TELL_ALL(s, settled);
+                TELL(s, settled);
         }
 }
 
@@ -66,10 +63,22 @@ static int on_settle(sd_event_source *source, void *userdata) {
         return 0;
 }
 
+#define LISTEN(s, o, userdata, hook)                                                                     \
+        do {                                                                                             \
+                if ((o)->hook)                                                                           \
+                        (s)->listeners.hook[(s)->listeners.n_##hook++] = (typeof((s)->listeners.hook[0])) { \
+                                (o)->hook, (userdata) };                                                 \
+        } while (0)
+
 int server_observe(Server *s, const ServerObserver *o, void *userdata) {
         if (s->n_observers == SERVER_OBSERVERS_MAX)
                 return -ENOBUFS;
-        s->observers[s->n_observers] = (ServerSubscriber) { o, userdata };
+        LISTEN(s, o, userdata, client_changed);
+        LISTEN(s, o, userdata, client_leaving);
+        LISTEN(s, o, userdata, client_gone);
+        LISTEN(s, o, userdata, params_changed);
+        LISTEN(s, o, userdata, settled);
+        LISTEN(s, o, userdata, stopping);
         return (int) s->n_observers++;
 }
 
@@ -175,13 +184,13 @@ int server_set_params(Server *s, const Params *p, const char **error) {
         ledger_set_limits(s->ledger, &limits, now);
         ledger_set_jobs(s->ledger, p->jobs, now);
         s->unsettled = true;
-        TELL_ALL(s, params_changed);
+        TELL(s, params_changed);
         return 0;
 }
 
 void server_shutdown(Server *s) {
         s->shutting_down = true;
-        TELL_ALL(s, stopping);
+        TELL(s, stopping);
 }
 
 bool server_handing_over(const Server *s) {
