@@ -24,8 +24,9 @@ struct Bus {
         BusKind kind;
         char *where;
         sd_bus *bus;
-        sd_event_source *emit_timer, *reconnect_timer;
-        uint64_t reconnect_delay;
+        sd_event_source *emit_timer, *reconnect_timer, *name_timer;
+        uint64_t reconnect_delay, name_delay;
+        bool name_refused;                      /* the last request for the name was refused */
         BusSettled settled;
         void *settled_data;
         BusSnapshot emitted;

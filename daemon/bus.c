@@ -263,6 +263,7 @@ static void flush_bounded(sd_bus *bus) {
 }
 
 static void bus_disconnect(Bus *b) {
+        (void) sd_event_source_set_enabled(b->name_timer, SD_EVENT_OFF);
         bus_drop_pending(b);
         if (b->bus)
                 flush_bounded(b->bus);
@@ -277,13 +278,18 @@ void bus_flush(Bus *b) {
         }
 }
 
-static void schedule_reconnect(Bus *b) {
+/* Arms timer for *delay from now, and doubles *delay up to RECONNECT_MAX. */
+static void schedule_backoff(Bus *b, sd_event_source *timer, uint64_t *delay) {
         uint64_t t;
 
         (void) sd_event_now(b->event, CLOCK_MONOTONIC, &t);
-        (void) sd_event_source_set_time(b->reconnect_timer, t + b->reconnect_delay);
-        (void) sd_event_source_set_enabled(b->reconnect_timer, SD_EVENT_ONESHOT);
-        b->reconnect_delay = b->reconnect_delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : b->reconnect_delay * 2;
+        (void) sd_event_source_set_time(timer, t + *delay);
+        (void) sd_event_source_set_enabled(timer, SD_EVENT_ONESHOT);
+        *delay = *delay * 2 > RECONNECT_MAX ? RECONNECT_MAX : *delay * 2;
+}
+
+static void schedule_reconnect(Bus *b) {
+        schedule_backoff(b, b->reconnect_timer, &b->reconnect_delay);
 }
 
 static int on_disconnected(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -304,15 +310,40 @@ static int on_reconnect_timer(sd_event_source *source, uint64_t usec, void *user
         return 0;
 }
 
+/* Refused (a policy not installed yet, or not reread; another owner), the
+ * name is asked for again, less and less often: an administrator who fixes
+ * the policy does not have to restart steve. */
 static int on_name_acquired(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         const sd_bus_error *e = sd_bus_message_get_error(m);
         Bus *b = userdata;
 
-        if (e)
-                log_warning("Cannot own %s on D-Bus (%s); serving tokens without it", BUS_NAME, e->message);
-        else
-                log_info("Owning %s on D-Bus", BUS_NAME);
+        if (e) {
+                (void) log_full_errno(b->name_refused ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING, 0,
+                                      "Cannot own %s on D-Bus (%s); serving tokens without it, asking again",
+                                      BUS_NAME, e->message);
+                b->name_refused = true;
+                schedule_backoff(b, b->name_timer, &b->name_delay);
+        } else {
+                if (b->name_refused)
+                        log_notice("Owning %s on D-Bus now", BUS_NAME);
+                else
+                        log_info("Owning %s on D-Bus", BUS_NAME);
+                b->name_refused = false;
+                b->name_delay = RECONNECT_MIN;
+        }
         settle(b);
+        return 0;
+}
+
+static int request_name(Bus *b, sd_bus *bus) {
+        return sd_bus_request_name_async(bus, NULL, BUS_NAME, 0, on_name_acquired, b);
+}
+
+static int on_name_timer(sd_event_source *source, uint64_t usec, void *userdata) {
+        Bus *b = userdata;
+
+        if (b->bus && request_name(b, b->bus) < 0)
+                schedule_backoff(b, b->name_timer, &b->name_delay);
         return 0;
 }
 
@@ -335,7 +366,7 @@ static int bus_connect(Bus *b) {
                 r = sd_bus_match_signal(bus, NULL, "org.freedesktop.DBus.Local", NULL,
                                         "org.freedesktop.DBus.Local", "Disconnected", on_disconnected, b);
         if (r >= 0)
-                r = sd_bus_request_name_async(bus, NULL, BUS_NAME, 0, on_name_acquired, b);
+                r = request_name(b, bus);
         if (r < 0)
                 return log_full_errno(b->reconnect_delay > RECONNECT_MIN ? LOG_LEVEL_DEBUG : LOG_LEVEL_WARNING, r,
                                       "Cannot connect to the %s bus (%m); serving tokens without D-Bus, retrying",
@@ -366,13 +397,15 @@ int bus_new(sd_event *event, Server *server, Auth *auth, BusKind kind, const cha
         b->server = server;
         b->auth = auth;
         b->kind = kind;
-        b->reconnect_delay = RECONNECT_MIN;
+        b->reconnect_delay = b->name_delay = RECONNECT_MIN;
         b->settled = settled;
         b->settled_data = userdata;
         TAILQ_INIT(&b->pending);
         r = event_add_idle_timer(event, &b->emit_timer, USEC_PER_SEC / 100, on_emit_timer, b);
         if (r >= 0)
                 r = event_add_idle_timer(event, &b->reconnect_timer, USEC_PER_SEC / 10, on_reconnect_timer, b);
+        if (r >= 0)
+                r = event_add_idle_timer(event, &b->name_timer, USEC_PER_SEC / 10, on_name_timer, b);
         if (r < 0) {
                 bus_free(b);
                 return r;
@@ -391,6 +424,7 @@ Bus *bus_free(Bus *b) {
         bus_disconnect(b);
         sd_event_source_disable_unref(b->emit_timer);
         sd_event_source_disable_unref(b->reconnect_timer);
+        sd_event_source_disable_unref(b->name_timer);
         sd_event_unref(b->event);
         free(b->where);
         free(b);

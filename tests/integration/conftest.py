@@ -492,13 +492,14 @@ class PrivateBus:
     """A dbus-daemon configured like the system bus, with steve's policy file,
     on a socket of its own."""
 
-    def __init__(self, directory, extra_policies=(), extra_config="", wrap=()):
+    def __init__(self, directory, extra_policies=(), extra_config="", wrap=(),
+                 policy=BUILD / "dbus" / "org.steve.Jobserver.conf"):
         self.directory = directory
         self.socket = directory / "system_bus_socket"
         self.address = f"unix:path={self.socket}"
         self.config = directory / "bus.conf"
         self.config.write_text(BUS_CONFIG.format(
-            socket=self.socket, policy=BUILD / "dbus" / "org.steve.Jobserver.conf",
+            socket=self.socket, policy=policy,
             extra="\n".join([*(f"<include>{p}</include>" for p in extra_policies), extra_config])))
         self.proc = None
         self.wrap = wrap        # a command line that runs the rest: another namespace

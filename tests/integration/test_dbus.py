@@ -7,7 +7,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from conftest import ROOT, as_user, wait_until
+from conftest import BUILD, ROOT, PrivateBus, as_user, wait_until
 
 pytestmark = pytest.mark.above_transport
 
@@ -26,6 +26,32 @@ def steve_on_bus(start_steve, system_bus):
         wait_until(lambda: bus_up(system_bus), what="steve to own its bus name")
         return steve
     return start
+
+
+NO_POLICY = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig/>
+"""
+
+
+def test_a_name_refused_at_start_is_owned_once_the_bus_allows_it(start_steve, node_dir):
+    """A bus that has not read steve's policy yet (installed after it last
+    read its configuration) refuses the name: steve serves tokens, asks again
+    less and less often, and owns the name once the bus has reread."""
+    policy = node_dir / "steve-policy.conf"
+    policy.write_text(NO_POLICY)
+    bus = PrivateBus(node_dir, policy=policy)
+    try:
+        steve = start_steve(4, "--bus=system", env=bus.env)
+        steve.wait_for_line("Cannot own org.steve.Jobserver")
+        assert not bus_up(bus)
+        policy.write_text((BUILD / "dbus" / "org.steve.Jobserver.conf").read_text())
+        bus.busctl("call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus", "ReloadConfig")
+        wait_until(lambda: bus_up(bus), timeout=20, what="steve to own its name after the bus reread")
+        steve.wait_for_line("Owning org.steve.Jobserver on D-Bus now")
+        assert bus.busctl("get-property", *OBJ, IFACE, "Jobs").stdout.split() == ["u", "4"]
+    finally:
+        bus.stop()
 
 
 DBUS_CALL = ROOT / "tests" / "integration" / "dbus_call.py"
