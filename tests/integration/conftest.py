@@ -207,9 +207,20 @@ class Steve:
     def pid(self):
         return self.proc.pid
 
-    def log(self):
+    def said(self, timeout=60):
+        """The lines steve said: so far while it runs, every one once it has
+        exited. The collecting thread reaches the end of steve's stderr after
+        the exit, on a busy machine long after: a test that read the lines
+        right after wait() could miss the last one (the reason steve gave for
+        stopping, a sanitizer's report)."""
         with self.cond:
-            return "\n".join(self.lines)
+            if self.proc.poll() is not None and not self.cond.wait_for(lambda: self.eof, timeout):
+                raise AssertionError(f"steve (pid {self.pid}) exited, but its stderr stayed open for "
+                                     f"{timeout} s: something it started holds it")
+            return list(self.lines)
+
+    def log(self):
+        return "\n".join(self.said())
 
     def wait_for_line(self, needle, start=0, timeout=5):
         deadline = time.monotonic() + timeout
@@ -316,8 +327,11 @@ class Client:
 
     def send(self, *command):
         cid = str(next(self.ids))
-        self.proc.stdin.write(" ".join([cid, *map(str, command)]) + "\n")
-        self.proc.stdin.flush()
+        try:
+            self.proc.stdin.write(" ".join([cid, *map(str, command)]) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            pass        # it has exited: result() says how, with its last words
         return cid
 
     def result(self, cid, timeout=10):
@@ -334,6 +348,7 @@ class Client:
                 # It died: say why, rather than wait for an answer that cannot come.
                 self.queue.put((None, status, value))
                 self.proc.wait(timeout=10)
+                self.readers[1].join(timeout=60)       # its last words come after its exit
                 raise AssertionError(f"client {self.pid} exited with status {self.proc.returncode} before "
                                      f"answering command {cid}: " + "\n".join(self.stderr))
             self.answers[got_id] = (status, value)
@@ -372,7 +387,10 @@ class Client:
         self.proc.wait(timeout=10)
         for t in self.readers:
             t.join(timeout=5)
-        self.proc.stdin.close()
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass        # what a send() left unwritten to a client that had exited
         self.proc.stdout.close()
         self.proc.stderr.close()
 
@@ -430,7 +448,7 @@ def start_steve(transport, node_dir):
     for s in started:
         s.cleanup()
     for s in started:
-        report = sanitizer_report(s.lines)
+        report = sanitizer_report(s.said())
         assert not report, "sanitizer report from steve:\n" + report
         memcheck = s.memcheck_report()
         assert not memcheck, "memcheck report from steve:\n" + memcheck
@@ -609,7 +627,7 @@ class Keeper:
 
     def logs(self, last=60):
         """The end of what each steve said, oldest steve first."""
-        return "\n".join(f"--- steve {i} (pid {s.pid}):\n" + "\n".join(s.lines[-last:])
+        return "\n".join(f"--- steve {i} (pid {s.pid}):\n" + "\n".join(s.said()[-last:])
                          for i, s in enumerate(self.started, 1))
 
     def close(self):
