@@ -4,6 +4,8 @@
 #include <sched.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,6 +25,19 @@ static void *helper_main(void *userdata) {
         sem_post(&h->started);
         sem_wait(&h->finish);
         return NULL;
+}
+
+/* Whether this process's task tid leaves /proc within a minute. */
+static bool task_is_reaped(pid_t tid) {
+        char path[64];
+
+        snprintf(path, sizeof path, "/proc/self/task/%d", (int) tid);
+        for (int i = 0; i < 60000; i++) {
+                if (access(path, F_OK) < 0)
+                        return errno == ENOENT;
+                usleep(1000);
+        }
+        return false;
 }
 
 TEST(a_helper_thread_belongs_to_its_process_and_is_cached) {
@@ -46,6 +61,10 @@ TEST(a_helper_thread_belongs_to_its_process_and_is_cached) {
 
         sem_post(&h.finish);
         pthread_join(thread, NULL);
+        /* join returns once the kernel clears the thread's tid, which is
+         * before the task is reaped: on a busy machine its /proc entry
+         * outlives the join for a while. Wait for that, not for time. */
+        CHECK(task_is_reaped(h.tid));
         /* The thread is gone: the cached guess no longer holds. */
         CHECK_EQ(thread_cache_owner(&cache, h.tid, &owner), -ESRCH);
         thread_cache_clear(&cache);
