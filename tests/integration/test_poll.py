@@ -2,8 +2,14 @@
 import time
 
 
+# A reservation that must still be there when the test's next steps come: on
+# a busy machine (or the VM's emulated CPU) those took more than the default
+# half second, and the token went on.
+OUTLASTS_THE_TEST = ("--reserve-timeout", "30")
+
+
 def test_poll_reserves_a_token_a_blocking_reader_cannot_take(start_steve, clients):
-    steve = start_steve(1)
+    steve = start_steve(1, *OUTLASTS_THE_TEST)
     poller, reader = clients(steve), clients(steve)
     pfd = poller.open("rdwr", "nonblock")
     assert poller.do("poll", pfd, 0) == "in"
@@ -17,7 +23,7 @@ def test_poll_reserves_a_token_a_blocking_reader_cannot_take(start_steve, client
 
 
 def test_pollin_only_when_a_token_is_available_to_this_caller(start_steve, clients):
-    steve = start_steve(1)
+    steve = start_steve(1, *OUTLASTS_THE_TEST)
     first, second = clients(steve), clients(steve)
     assert first.do("poll", first.open(), 0) == "in"
     sfd = second.open("rdwr", "nonblock")
@@ -41,7 +47,7 @@ def test_reservation_expires_and_the_token_goes_on(start_steve, clients):
 
 
 def test_waiting_poller_is_woken_when_a_token_is_reserved_for_it(start_steve, clients):
-    steve = start_steve(1)
+    steve = start_steve(1, *OUTLASTS_THE_TEST)
     holder, poller, reader = clients(steve), clients(steve), clients(steve)
     hfd = holder.open()
     assert holder.do("read", hfd) == "+"
